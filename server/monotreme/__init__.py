@@ -1,0 +1,1 @@
+"""Monotreme: an automation hub API, gRPC first."""

@@ -1,0 +1,1 @@
+"""Code generated from proto/monotreme/v1 by scripts/generate.py."""
