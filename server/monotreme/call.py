@@ -1,0 +1,44 @@
+"""What a handler knows of its caller, whichever door the call came through."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+    # How the caller proved who it is: "jwt", "api", "owner", "session" or "password".
+    kind: str
+    # The API token or session used, when there is one (for revocation).
+    token_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One RPC's caller: its metadata (lower-case keys), deadline and identity."""
+
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    # Absolute time.monotonic() by which the caller wants an answer; None for no limit.
+    deadline: float | None = None
+    peer: str = ""
+    # Set once the core has authenticated the call; None for public RPCs.
+    principal: Principal | None = None
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    @property
+    def user(self) -> Principal:
+        """The authenticated caller; only for RPCs that require authentication."""
+        assert self.principal is not None, "the RPC was not authenticated"
+        return self.principal

@@ -1,0 +1,37 @@
+"""`monotreme.v1.HubService`: actions and events, over whichever door."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from monotreme.call import Call
+from monotreme.v1 import hub_pb2
+
+if TYPE_CHECKING:
+    from monotreme.hub import Hub
+
+
+class HubService:
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def Execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
+        return await self._hub.dispatcher.execute(request, call)
+
+    async def StreamEvents(
+        self, request: hub_pb2.StreamEventsRequest, call: Call
+    ) -> AsyncIterator[hub_pb2.StreamEventsResponse]:
+        async with self._hub.bus.subscribe(request) as subscription:
+            async for response in subscription:
+                yield response
+
+    async def PublishEvent(
+        self, request: hub_pb2.PublishEventRequest, call: Call
+    ) -> hub_pb2.PublishEventResponse:
+        return hub_pb2.PublishEventResponse(event=self._hub.bus.publish(request.event))
+
+    async def ListActions(
+        self, request: hub_pb2.ListActionsRequest, call: Call
+    ) -> hub_pb2.ListActionsResponse:
+        return hub_pb2.ListActionsResponse(actions=self._hub.actions.describe(request.plugin))
