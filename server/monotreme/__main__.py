@@ -1,0 +1,3 @@
+from monotreme.cli import main
+
+main()

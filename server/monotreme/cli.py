@@ -1,0 +1,119 @@
+"""The `monotreme` command: serve, manage users and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monotreme.config import Config, ConfigError
+from monotreme.errors import ServiceError
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_days(text: str) -> float | None:
+    """`30d`, `12h`, `2w`, `90m`, `45s` → days; `never` → None."""
+    if text == "never":
+        return None
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 30d, 12h, 2w or never")
+    return float(match[1]) * _SECONDS[match[2]] / 86400
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monotreme", description="An automation hub's API, gRPC first.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--config", type=Path, help="YAML config file (default: embedded defaults)")
+        sub.add_argument("--data-dir", type=Path, help="where the database and secrets live")
+        return sub
+
+    serve = with_config(commands.add_parser("serve", help="run the hub (gRPC and HTTP)"))
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 for any free port)")
+    serve.add_argument("--http-port", type=int, help="HTTP port (default 8008; 0 for any free port)")
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    add = with_config(user.add_parser("add", help="add a user (the first one is an admin)"))
+    add.add_argument("username")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--admin", action="store_true", help="make the user an admin")
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    create = with_config(token.add_parser("create", help="create an API token and print it"))
+    create.add_argument("--user", required=True, help="the user the token acts for")
+    create.add_argument("--name", help="a name unique among the user's tokens (default: cli-<time>)")
+    create.add_argument("--expires", type=duration_days, default=None, metavar="DURATION",
+                        help="lifetime such as 30d, 12h or 2w (default: never)")
+    return parser
+
+
+def _config(args: argparse.Namespace, **overrides: object) -> Config:
+    return Config.load(args.config, data_dir=args.data_dir, **overrides)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from monotreme.server import Server
+
+    config = _config(args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port)
+    asyncio.run(Server(config).serve())
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if password != getpass.getpass("Repeat password: "):
+        raise SystemExit("monotreme: error: the passwords differ")
+    return password
+
+
+def _user_add(args: argparse.Namespace) -> None:
+    from monotreme.auth import Auth
+    from monotreme.store import Store
+
+    config = _config(args)
+    password = _read_password(args.password_stdin)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.data_dir / "monotreme.db")
+    try:
+        user = asyncio.run(Auth(store, config.data_dir, config.auth).add_user(args.username, password, args.admin))
+    finally:
+        store.close()
+    print(f"added user {user.username}" + (" (admin)" if user.is_admin else ""))
+
+
+def _token_create(args: argparse.Namespace) -> None:
+    import time
+
+    from monotreme.auth import Auth
+    from monotreme.store import Store
+
+    config = _config(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.data_dir / "monotreme.db")
+    try:
+        auth = Auth(store, config.data_dir, config.auth)
+        secret, _ = auth.create_token(args.user, args.name or f"cli-{int(time.time())}", args.expires)
+    finally:
+        store.close()
+    print(secret)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run = {"serve": _serve, "add": _user_add, "create": _token_create}[getattr(args, "action", None) or args.command]
+    try:
+        run(args)
+    except (ConfigError, ServiceError) as e:
+        raise SystemExit(f"monotreme: error: {e}") from None

@@ -1,0 +1,53 @@
+"""One server process: the hub behind its gRPC door (and, with the gateway, its HTTP door)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from monotreme.config import Config
+from monotreme.grpc_server import GrpcServer
+from monotreme.hub import Hub
+
+log = logging.getLogger("monotreme")
+
+
+class Server:
+    """Starts and stops the hub and its doors; `serve()` runs until SIGTERM/SIGINT."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.hub = Hub(config)
+        self._grpc = GrpcServer(self.hub.methods, max_message_bytes=config.server.max_body_bytes)
+        self.grpc_port = 0
+
+    @property
+    def grpc_target(self) -> str:
+        host = self.config.server.host
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.grpc_port}"
+
+    async def start(self) -> None:
+        settings = self.config.server
+        await self.hub.start()
+        self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
+        await self._grpc.start()
+        log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
+
+    async def stop(self) -> None:
+        """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
+        self.hub.bus.close()
+        await self._grpc.stop(self.config.server.shutdown_grace)
+        await self.hub.close()
+
+    async def serve(self) -> None:
+        """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await self.start()
+        log.info("ready")
+        await stop.wait()
+        log.info("shutting down")
+        await self.stop()

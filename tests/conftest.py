@@ -1,0 +1,168 @@
+"""Shared fixtures: real servers on ephemeral ports and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+
+from monotreme.config import Config
+from monotreme.server import Server
+from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2_grpc
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def require(tool: str) -> str:
+    """The path of an external program the test needs; skips without it,
+    or fails when MONOTREME_REQUIRE_SERVICES=1 (as in CI)."""
+    path = shutil.which(tool)
+    if path is None:
+        reason = f"{tool} is not installed"
+        if os.environ.get("MONOTREME_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+async def start_server(tmp_path: Path, config_yaml: str = "", data_dir: Path | None = None) -> Server:
+    config_path = None
+    if config_yaml:
+        config_path = tmp_path / f"config-{len(list(tmp_path.glob('config-*')))}.yaml"
+        config_path.write_text(config_yaml)
+    config = Config.load(
+        config_path, data_dir=data_dir or tmp_path / "data", host="127.0.0.1", grpc_port=0, http_port=0
+    )
+    server = Server(config)
+    await server.start()
+    return server
+
+
+@pytest.fixture
+async def make_server(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Server]]]:
+    started: list[Server] = []
+
+    async def make(config_yaml: str = "", data_dir: Path | None = None) -> Server:
+        server = await start_server(tmp_path, config_yaml, data_dir)
+        started.append(server)
+        return server
+
+    yield make
+    for server in reversed(started):
+        await server.stop()
+
+
+@pytest.fixture
+async def server(make_server: Callable[..., Awaitable[Server]]) -> Server:
+    return await make_server()
+
+
+@pytest.fixture
+async def channel(server: Server) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        yield channel
+
+
+@pytest.fixture
+def hub_stub(channel: grpc.aio.Channel) -> hub_pb2_grpc.HubServiceStub:
+    return hub_pb2_grpc.HubServiceStub(channel)
+
+
+@pytest.fixture
+def auth_stub(channel: grpc.aio.Channel) -> auth_pb2_grpc.AuthServiceStub:
+    return auth_pb2_grpc.AuthServiceStub(channel)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+    token: str
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
+
+@pytest.fixture
+async def admin(auth_stub: auth_pb2_grpc.AuthServiceStub) -> Credentials:
+    await auth_stub.Register(auth_pb2.RegisterRequest(username=ADMIN_USER, password=ADMIN_PASSWORD))
+    login = await auth_stub.Login(auth_pb2.LoginRequest(username=ADMIN_USER, password=ADMIN_PASSWORD))
+    return Credentials(ADMIN_USER, ADMIN_PASSWORD, login.token)
+
+
+_LISTENING = re.compile(r"(gRPC|HTTP) listening on \S+:(\d+)")
+
+
+@dataclass
+class SpawnedServer:
+    """`monotreme serve` in a subprocess, for restarts and kill -9."""
+
+    process: asyncio.subprocess.Process
+    ports: dict[str, int] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    drain: asyncio.Task[None] | None = None
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.ports['gRPC']}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['HTTP']}"
+
+    async def stop(self) -> int:
+        """SIGTERM, then the exit code."""
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), 30)
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+
+@pytest.fixture
+async def spawn_server() -> AsyncIterator[Callable[..., Awaitable[SpawnedServer]]]:
+    spawned: list[SpawnedServer] = []
+
+    async def spawn(data_dir: Path, *args: str) -> SpawnedServer:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "monotreme", "serve", "--data-dir", str(data_dir),
+            "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        server = SpawnedServer(process)
+        spawned.append(server)
+        assert process.stderr is not None
+        while True:
+            line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+            if not line:
+                raise RuntimeError("server exited before it was ready:\n" + "".join(server.log))
+            server.log.append(line)
+            if match := _LISTENING.search(line):
+                server.ports[match[1]] = int(match[2])
+            if line.rstrip().endswith(": ready"):
+                break
+
+        async def drain(stream: asyncio.StreamReader) -> None:
+            while line := await stream.readline():
+                server.log.append(line.decode())
+
+        server.drain = asyncio.ensure_future(drain(process.stderr))
+        return server
+
+    yield spawn
+    for server in spawned:
+        await server.kill()
