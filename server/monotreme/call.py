@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -14,10 +14,11 @@ class Principal:
     user_id: int
     username: str
     is_admin: bool
-    # How the caller proved who it is: "jwt", "api", "owner", "session" or "password".
+    # How the caller proved who it is: "jwt", "api", "owner" or "password".
     kind: str
-    # The API token or session used, when there is one (for revocation).
+    # The API token used, or the JWT's id, when there is one (for revocation).
     token_id: int | None = None
+    jti: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ class Call:
     peer: str = ""
     # Set once the core has authenticated the call; None for public RPCs.
     principal: Principal | None = None
+    # How the door tells a streaming client that its stream is live (gRPC:
+    # initial metadata), so it can rely on receiving what is published next.
+    on_stream_start: Callable[[], Awaitable[None]] | None = None
+
+    async def stream_started(self) -> None:
+        if self.on_stream_start is not None:
+            await self.on_stream_start()
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None."""

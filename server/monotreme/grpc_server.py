@@ -37,7 +37,12 @@ def status_details(error: ServiceError) -> bytes:
 
 def _call(context: grpc.aio.ServicerContext[Any, Any]) -> Call:
     remaining = context.time_remaining()
+
+    async def stream_started() -> None:
+        await context.send_initial_metadata(())
+
     return Call(
+        on_stream_start=stream_started,
         metadata={key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)},
         deadline=None if remaining is None else time.monotonic() + remaining,
         peer=context.peer(),

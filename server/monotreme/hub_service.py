@@ -23,6 +23,7 @@ class HubService:
         self, request: hub_pb2.StreamEventsRequest, call: Call
     ) -> AsyncIterator[hub_pb2.StreamEventsResponse]:
         async with self._hub.bus.subscribe(request) as subscription:
+            await call.stream_started()
             async for response in subscription:
                 yield response
 

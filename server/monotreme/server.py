@@ -19,7 +19,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.hub = Hub(config)
-        self._grpc = GrpcServer(self.hub.methods, max_message_bytes=config.server.max_body_bytes)
+        self._grpc: GrpcServer | None = None
         self.grpc_port = 0
 
     @property
@@ -30,6 +30,8 @@ class Server:
     async def start(self) -> None:
         settings = self.config.server
         await self.hub.start()
+        # grpc.aio binds its server to the running loop: create it here, not in __init__.
+        self._grpc = GrpcServer(self.hub.methods, max_message_bytes=settings.max_body_bytes)
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
         await self._grpc.start()
         log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
@@ -37,7 +39,8 @@ class Server:
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
         self.hub.bus.close()
-        await self._grpc.stop(self.config.server.shutdown_grace)
+        if self._grpc is not None:
+            await self._grpc.stop(self.config.server.shutdown_grace)
         await self.hub.close()
 
     async def serve(self) -> None:

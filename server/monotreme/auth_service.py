@@ -1,0 +1,74 @@
+"""`monotreme.v1.AuthService`: users, log-in and API tokens."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from monotreme.call import Call
+from monotreme.errors import PermissionDenied
+from monotreme.rpc import public
+from monotreme.store import TokenRow, UserRow
+from monotreme.v1 import auth_pb2
+
+if TYPE_CHECKING:
+    from monotreme.hub import Hub
+
+
+def user_message(user: UserRow) -> auth_pb2.User:
+    return auth_pb2.User(id=user.id, username=user.username, is_admin=user.is_admin, created_at=user.created_at)
+
+
+def token_message(token: TokenRow) -> auth_pb2.Token:
+    return auth_pb2.Token(
+        id=token.id, name=token.name, username=token.username, kind=token.kind, created_at=token.created_at,
+        expires_at=token.expires_at or 0.0, last_used_at=token.last_used_at or 0.0,
+    )
+
+
+class AuthService:
+    def __init__(self, hub: Hub) -> None:
+        self._auth = hub.auth
+        self._store = hub.store
+
+    @public
+    async def Register(self, request: auth_pb2.RegisterRequest, call: Call) -> auth_pb2.RegisterResponse:
+        # The first user registers freely; after that, only an admin may add users.
+        if self._auth.has_users() and not (await self._auth.authenticate(call)).is_admin:
+            raise PermissionDenied("only an admin may register users", reason="ADMIN_REQUIRED")
+        user = await self._auth.add_user(request.username, request.password, request.is_admin)
+        return auth_pb2.RegisterResponse(user=user_message(user))
+
+    @public
+    async def Login(self, request: auth_pb2.LoginRequest, call: Call) -> auth_pb2.LoginResponse:
+        user = await self._auth.check_password(request.username, request.password, call.peer)
+        token, expires_at = self._auth.issue_jwt(user, request.expiry_days)
+        return auth_pb2.LoginResponse(token=token, expires_at=expires_at)
+
+    async def GetCurrentUser(
+        self, request: auth_pb2.GetCurrentUserRequest, call: Call
+    ) -> auth_pb2.GetCurrentUserResponse:
+        user = self._store.user(user_id=call.user.user_id)
+        assert user is not None  # it authenticated a moment ago
+        return auth_pb2.GetCurrentUserResponse(user=user_message(user))
+
+    async def CreateToken(self, request: auth_pb2.CreateTokenRequest, call: Call) -> auth_pb2.CreateTokenResponse:
+        secret, token = self._auth.create_token(call.user.user_id, request.name, request.expiry_days or None)
+        return auth_pb2.CreateTokenResponse(token=secret, info=token_message(token))
+
+    async def ListTokens(self, request: auth_pb2.ListTokensRequest, call: Call) -> auth_pb2.ListTokensResponse:
+        return auth_pb2.ListTokensResponse(tokens=[token_message(t) for t in self._auth.tokens(call.user)])
+
+    async def RevokeToken(self, request: auth_pb2.RevokeTokenRequest, call: Call) -> auth_pb2.RevokeTokenResponse:
+        self._auth.revoke_token(call.user, request.id)
+        return auth_pb2.RevokeTokenResponse()
+
+    async def GetOwnerToken(
+        self, request: auth_pb2.GetOwnerTokenRequest, call: Call
+    ) -> auth_pb2.GetOwnerTokenResponse:
+        if not call.user.is_admin:
+            raise PermissionDenied("only an admin may start an owner session", reason="ADMIN_REQUIRED")
+        # Each call starts a new session; idle ones lapse after two weeks.
+        name = f"owner-{uuid.uuid4().hex[:12]}"
+        secret, token = self._auth.create_token(call.user.user_id, name, None, kind="owner")
+        return auth_pb2.GetOwnerTokenResponse(token=secret, info=token_message(token))

@@ -1,0 +1,24 @@
+"""`event`: publish events from actions and procedures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monotreme.events import CUSTOM_EVENT
+from monotreme.plugins.base import Plugin, action
+from monotreme.v1 import hub_pb2
+
+
+class EventPlugin(Plugin):
+    name = "event"
+
+    @action
+    async def trigger(self, type: str = CUSTOM_EVENT, **args: Any) -> dict[str, str]:
+        """Publishes an event to every subscriber and hook.
+
+        :param type: The event type; a CustomEvent by default, with ``subtype`` and ``args``.
+        :return: ``{"id": <the event's id>}``
+        """
+        event = hub_pb2.Event()
+        event.args.update({**args, "type": type})
+        return {"id": self.hub.bus.publish(event).id}

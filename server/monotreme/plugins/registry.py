@@ -1,0 +1,114 @@
+"""Every executable action: the plugins' (built-in and from the `monotreme.plugins`
+entry-point group) and, later, procedures registered through `register`."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from monotreme.config import Config, ConfigError
+from monotreme.errors import InvalidArgument, NotFound
+from monotreme.plugins.base import Plugin
+from monotreme.plugins.schema import ActionSpec, spec_from_function
+from monotreme.v1 import hub_pb2
+
+if TYPE_CHECKING:
+    from monotreme.hub import Hub
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "monotreme.plugins"
+
+
+def builtin_plugins() -> list[type[Plugin]]:
+    from monotreme.plugins import event, inspect, shell, utils, variable
+
+    return [event.EventPlugin, inspect.InspectPlugin, shell.ShellPlugin, utils.UtilsPlugin,
+            variable.VariablePlugin]
+
+
+def installed_plugins() -> list[type[Plugin]]:
+    """Third-party plugin classes; one that fails to load is logged and skipped."""
+    found = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = entry.load()
+        except Exception:
+            log.exception("cannot load plugin %s (%s)", entry.name, entry.value)
+            continue
+        if isinstance(cls, type) and issubclass(cls, Plugin):
+            found.append(cls)
+        else:
+            log.error("plugin %s (%s) is not a monotreme Plugin class", entry.name, entry.value)
+    return found
+
+
+class ActionRegistry:
+    def __init__(self, hub: Hub, config: Config) -> None:
+        self.plugins: dict[str, Plugin] = {}
+        self._actions: dict[str, ActionSpec] = {}
+        classes = {cls.name: cls for cls in [*builtin_plugins(), *installed_plugins()]}
+        for name in config.plugins:
+            if name not in classes:
+                raise ConfigError(config.source, name, f"no such plugin (installed: {', '.join(sorted(classes))})")
+        for name, cls in sorted(classes.items()):
+            plugin = self._configure(cls, dict(config.plugins.get(name, {})), config)
+            if plugin is None:
+                continue
+            plugin.hub = hub
+            self.plugins[name] = plugin
+            for attribute, member in inspect.getmembers(plugin, inspect.ismethod):
+                if getattr(member, "__monotreme_action__", False) and not attribute.startswith("_"):
+                    self.register(spec_from_function(f"{name}.{attribute}", member))
+
+    @staticmethod
+    def _configure(cls: type[Plugin], settings: dict[str, Any], config: Config) -> Plugin | None:
+        enabled = settings.pop("enabled", cls.enabled_by_default)
+        if not isinstance(enabled, bool):
+            raise ConfigError(config.source, f"{cls.name}.enabled", "expected true or false")
+        if not enabled:
+            return None
+        try:
+            if cls.__init__ is object.__init__:
+                settings_spec = ActionSpec(cls.name, "", (), False, cls)
+            else:
+                settings_spec = spec_from_function(cls.name, cls.__init__)
+            return cls(**settings_spec.bind(settings))
+        except InvalidArgument as e:
+            # "plugin: unexpected argument 'x'" -> the config key that is wrong
+            raise ConfigError(config.source, cls.name, e.message.split(": ", 1)[1]) from None
+
+    def register(self, spec: ActionSpec) -> None:
+        """Adds an action (procedures use this too); a name can be registered once."""
+        if spec.name in self._actions:
+            raise ValueError(f"action {spec.name} is already registered")
+        self._actions[spec.name] = spec
+
+    def resolve(self, name: str) -> ActionSpec:
+        spec = self._actions.get(name)
+        if spec is not None:
+            return spec
+        plugin = name.rsplit(".", 1)[0] if "." in name else name
+        if not any(a.startswith(plugin + ".") for a in self._actions):
+            raise NotFound(f"unknown action '{name}': no plugin '{plugin}' is enabled", reason="UNKNOWN_ACTION")
+        raise NotFound(f"unknown action '{name}': plugin '{plugin}' has no such action", reason="UNKNOWN_ACTION")
+
+    def describe(self, plugin: str = "") -> list[hub_pb2.Action]:
+        """The actions (of one plugin, or all), sorted by name."""
+        return [
+            spec.to_proto()
+            for name, spec in sorted(self._actions.items())
+            if not plugin or spec.plugin == plugin
+        ]
+
+    async def start(self) -> None:
+        for plugin in self.plugins.values():
+            await plugin.start()
+
+    async def stop(self) -> None:
+        for plugin in reversed(self.plugins.values()):
+            try:
+                await plugin.stop()
+            except Exception:
+                log.exception("plugin %s failed to stop", plugin.name)
