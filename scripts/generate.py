@@ -38,14 +38,21 @@ def generate(out: Path) -> None:
     protos = sorted(str(p.relative_to(PROTO)) for p in (PROTO / PACKAGE).glob("*.proto"))
     (out / PACKAGE).mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{PROTO}", f"-I{DEPS}",
-        f"--python_out={out}", f"--grpc_python_out={out}",
-        f"--mypy_out={out}", f"--mypy_grpc_out={out}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO}",
+        f"-I{DEPS}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--mypy_out={out}",
+        f"--mypy_grpc_out={out}",
         *protos,
     ]
     subprocess.run(command, check=True, cwd=ROOT)
-    (out / PACKAGE / "__init__.py").write_text('"""Code generated from proto/monotreme/v1 by scripts/generate.py."""\n')
+    (out / PACKAGE / "__init__.py").write_text(
+        '"""Code generated from proto/monotreme/v1 by scripts/generate.py."""\n'
+    )
 
 
 def stale(fresh: Path) -> list[str]:

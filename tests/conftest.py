@@ -14,7 +14,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from monotreme.config import Config
 from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2_grpc
@@ -35,11 +34,16 @@ def require(tool: str) -> str:
     return path
 
 
+def write_config(tmp_path: Path, config_yaml: str) -> Path | None:
+    if not config_yaml:
+        return None
+    path = tmp_path / f"config-{len(list(tmp_path.glob('config-*')))}.yaml"
+    path.write_text(config_yaml)
+    return path
+
+
 async def start_server(tmp_path: Path, config_yaml: str = "", data_dir: Path | None = None) -> Server:
-    config_path = None
-    if config_yaml:
-        config_path = tmp_path / f"config-{len(list(tmp_path.glob('config-*')))}.yaml"
-        config_path.write_text(config_yaml)
+    config_path = write_config(tmp_path, config_yaml)
     config = Config.load(
         config_path, data_dir=data_dir or tmp_path / "data", host="127.0.0.1", grpc_port=0, http_port=0
     )
@@ -139,9 +143,22 @@ async def spawn_server() -> AsyncIterator[Callable[..., Awaitable[SpawnedServer]
 
     async def spawn(data_dir: Path, *args: str) -> SpawnedServer:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monotreme", "serve", "--data-dir", str(data_dir),
-            "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "monotreme",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         server = SpawnedServer(process)
         spawned.append(server)

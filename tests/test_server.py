@@ -14,9 +14,9 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
+
 from tests.conftest import ADMIN_PASSWORD, Credentials, SpawnedServer, require
 
 SPAWN = Callable[..., Awaitable[SpawnedServer]]
@@ -60,11 +60,18 @@ async def test_buf_curl_calls_execute_through_reflection(server: Server, admin: 
     """A stock client in another language (Go), with no proto files: reflection only."""
     buf = require("buf")
     process = await asyncio.create_subprocess_exec(
-        buf, "curl", "--protocol", "grpc", "--http2-prior-knowledge",
-        "-H", f"authorization: Bearer {admin.token}",
-        "-d", json.dumps({"action": "utils.echo", "args": {"message": "hi"}}),
+        buf,
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "-H",
+        f"authorization: Bearer {admin.token}",
+        "-d",
+        json.dumps({"action": "utils.echo", "args": {"message": "hi"}}),
         f"http://{server.grpc_target}/monotreme.v1.HubService/Execute",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await process.communicate()
     assert process.returncode == 0, stderr.decode()
@@ -105,7 +112,9 @@ async def test_cli_adds_a_user_and_creates_a_working_token(tmp_path: Path, spawn
     added = _cli("user", "add", "alice", "--data-dir", data, "--password-stdin", stdin="s3cret-password\n")
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip() == "added user alice (admin)"
-    created = _cli("token", "create", "--user", "alice", "--name", "phone", "--expires", "30d", "--data-dir", data)
+    created = _cli(
+        "token", "create", "--user", "alice", "--name", "phone", "--expires", "30d", "--data-dir", data
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
     duplicate = _cli("token", "create", "--user", "alice", "--name", "phone", "--data-dir", data)

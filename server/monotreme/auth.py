@@ -115,7 +115,9 @@ class Auth:
         if token.startswith(TOKEN_PREFIX):
             return self._api_token(token)
         try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"], options={"require": ["exp", "sub", "jti"]})
+            claims = jwt.decode(
+                token, self._key, algorithms=["HS256"], options={"require": ["exp", "sub", "jti"]}
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from None
         except jwt.InvalidTokenError:
@@ -194,9 +196,7 @@ class Auth:
                 "username: 1-64 letters, digits, '.', '_', '-' or '@'", reason="INVALID_USERNAME"
             )
         if len(password) < _MIN_PASSWORD:
-            raise InvalidArgument(
-                f"password: at least {_MIN_PASSWORD} characters", reason="INVALID_PASSWORD"
-            )
+            raise InvalidArgument(f"password: at least {_MIN_PASSWORD} characters", reason="INVALID_PASSWORD")
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
         try:
             return self._store.add_user(username, password_hash, is_admin or self._store.count_users() == 0)
@@ -214,8 +214,13 @@ class Auth:
             raise InvalidArgument("expiry_days: must not be negative", reason="INVALID_ARGUMENT")
         now = time.time()
         expires_at = now + (expiry_days or self._settings.jwt_expiry_days) * _DAY
-        claims = {"sub": str(user.id), "username": user.username, "iat": int(now), "exp": int(expires_at),
-                  "jti": uuid.uuid4().hex}
+        claims = {
+            "sub": str(user.id),
+            "username": user.username,
+            "iat": int(now),
+            "exp": int(expires_at),
+            "jti": uuid.uuid4().hex,
+        }
         return jwt.encode(claims, self._key, algorithm="HS256"), float(int(expires_at))
 
     def create_token(
@@ -234,7 +239,9 @@ class Auth:
         try:
             token = self._store.add_token(row.id, name, kind, _hash_secret(secret), expires_at)
         except sqlite3.IntegrityError:
-            raise AlreadyExists(f"a token named '{name}' already exists", reason="TOKEN_NAME_EXISTS") from None
+            raise AlreadyExists(
+                f"a token named '{name}' already exists", reason="TOKEN_NAME_EXISTS"
+            ) from None
         return secret, token
 
     def tokens(self, principal: Principal) -> list[TokenRow]:

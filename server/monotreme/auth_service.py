@@ -16,13 +16,20 @@ if TYPE_CHECKING:
 
 
 def user_message(user: UserRow) -> auth_pb2.User:
-    return auth_pb2.User(id=user.id, username=user.username, is_admin=user.is_admin, created_at=user.created_at)
+    return auth_pb2.User(
+        id=user.id, username=user.username, is_admin=user.is_admin, created_at=user.created_at
+    )
 
 
 def token_message(token: TokenRow) -> auth_pb2.Token:
     return auth_pb2.Token(
-        id=token.id, name=token.name, username=token.username, kind=token.kind, created_at=token.created_at,
-        expires_at=token.expires_at or 0.0, last_used_at=token.last_used_at or 0.0,
+        id=token.id,
+        name=token.name,
+        username=token.username,
+        kind=token.kind,
+        created_at=token.created_at,
+        expires_at=token.expires_at or 0.0,
+        last_used_at=token.last_used_at or 0.0,
     )
 
 
@@ -52,14 +59,20 @@ class AuthService:
         assert user is not None  # it authenticated a moment ago
         return auth_pb2.GetCurrentUserResponse(user=user_message(user))
 
-    async def CreateToken(self, request: auth_pb2.CreateTokenRequest, call: Call) -> auth_pb2.CreateTokenResponse:
+    async def CreateToken(
+        self, request: auth_pb2.CreateTokenRequest, call: Call
+    ) -> auth_pb2.CreateTokenResponse:
         secret, token = self._auth.create_token(call.user.user_id, request.name, request.expiry_days or None)
         return auth_pb2.CreateTokenResponse(token=secret, info=token_message(token))
 
-    async def ListTokens(self, request: auth_pb2.ListTokensRequest, call: Call) -> auth_pb2.ListTokensResponse:
+    async def ListTokens(
+        self, request: auth_pb2.ListTokensRequest, call: Call
+    ) -> auth_pb2.ListTokensResponse:
         return auth_pb2.ListTokensResponse(tokens=[token_message(t) for t in self._auth.tokens(call.user)])
 
-    async def RevokeToken(self, request: auth_pb2.RevokeTokenRequest, call: Call) -> auth_pb2.RevokeTokenResponse:
+    async def RevokeToken(
+        self, request: auth_pb2.RevokeTokenRequest, call: Call
+    ) -> auth_pb2.RevokeTokenResponse:
         self._auth.revoke_token(call.user, request.id)
         return auth_pb2.RevokeTokenResponse()
 

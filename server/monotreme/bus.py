@@ -97,7 +97,9 @@ class EventBus:
         """Fills id, origin and timestamp, fans the event out and answers it as published."""
         event_type = event.args.fields["type"].string_value if "type" in event.args.fields else ""
         if not event_type:
-            raise InvalidArgument("event.args.type: required, the event's type (e.g. CustomEvent's full name)")
+            raise InvalidArgument(
+                "event.args.type: required, the event's type (e.g. CustomEvent's full name)"
+            )
         published = hub_pb2.Event()
         published.CopyFrom(event)
         published.type = "event"

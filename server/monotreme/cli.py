@@ -48,12 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument("--admin", action="store_true", help="make the user an admin")
 
-    token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="action", required=True
+    )
     create = with_config(token.add_parser("create", help="create an API token and print it"))
     create.add_argument("--user", required=True, help="the user the token acts for")
     create.add_argument("--name", help="a name unique among the user's tokens (default: cli-<time>)")
-    create.add_argument("--expires", type=duration_days, default=None, metavar="DURATION",
-                        help="lifetime such as 30d, 12h or 2w (default: never)")
+    create.add_argument(
+        "--expires",
+        type=duration_days,
+        default=None,
+        metavar="DURATION",
+        help="lifetime such as 30d, 12h or 2w (default: never)",
+    )
     return parser
 
 
@@ -86,7 +93,9 @@ def _user_add(args: argparse.Namespace) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(config.data_dir / "monotreme.db")
     try:
-        user = asyncio.run(Auth(store, config.data_dir, config.auth).add_user(args.username, password, args.admin))
+        user = asyncio.run(
+            Auth(store, config.data_dir, config.auth).add_user(args.username, password, args.admin)
+        )
     finally:
         store.close()
     print(f"added user {user.username}" + (" (admin)" if user.is_admin else ""))
@@ -112,7 +121,9 @@ def _token_create(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run = {"serve": _serve, "add": _user_add, "create": _token_create}[getattr(args, "action", None) or args.command]
+    run = {"serve": _serve, "add": _user_add, "create": _token_create}[
+        getattr(args, "action", None) or args.command
+    ]
     try:
         run(args)
     except (ConfigError, ServiceError) as e:

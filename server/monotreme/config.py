@@ -151,7 +151,9 @@ def _section(kind: type[Any], values: dict[str, Any], source: Path | None, name:
     fields = {f.name for f in dataclasses.fields(kind)}
     for key, value in values.items():
         if key not in fields:
-            raise ConfigError(source, f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(fields))})")
+            raise ConfigError(
+                source, f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(fields))})"
+            )
         values[key] = _coerce(hints[key], value, source, f"{name}.{key}")
     return kind(**values)
 

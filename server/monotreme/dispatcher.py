@@ -43,7 +43,9 @@ class Dispatcher:
         except TimeoutError:
             if timeout is None:
                 raise  # the action's own timeout, not the caller's
-            raise DeadlineExceeded(f"{spec.name}: the caller's deadline passed", reason="DEADLINE_EXCEEDED") from None
+            raise DeadlineExceeded(
+                f"{spec.name}: the caller's deadline passed", reason="DEADLINE_EXCEEDED"
+            ) from None
 
     async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
         """The response envelope; an action that raises fills `errors` instead of failing the call."""

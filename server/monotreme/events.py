@@ -24,7 +24,7 @@ KNOWN_EVENT_TYPES: dict[str, tuple[str, ...]] = {
 def canonical_type(name: str) -> str:
     """`platypush.events.X` is accepted for `platypush.message.event.X`."""
     if name.startswith(_ALIAS_PREFIX):
-        return PLATYPUSH_PREFIX + name[len(_ALIAS_PREFIX):]
+        return PLATYPUSH_PREFIX + name[len(_ALIAS_PREFIX) :]
     return name
 
 

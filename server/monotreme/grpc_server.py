@@ -32,7 +32,8 @@ def status_details(error: ServiceError) -> bytes:
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
     status = status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
-    return status.SerializeToString()
+    serialized: bytes = status.SerializeToString()
+    return serialized
 
 
 def _call(context: grpc.aio.ServicerContext[Any, Any]) -> Call:
@@ -54,7 +55,9 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception) 
         # A bug, not the caller's mistake: log it whole, tell the caller little.
         log.exception("internal error", exc_info=error)
         error = ServiceError("internal error")
-    await context.abort(error.code, error.message, trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)),))
+    await context.abort(
+        error.code, error.message, trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)),)
+    )
 
 
 def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
@@ -62,7 +65,9 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     deserialize = method.request_type.FromString
     if method.server_streaming:
 
-        async def stream(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+        async def stream(
+            request: Message, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Message]:
             try:
                 async for response in table.stream(method, request, _call(context)):
                     yield response

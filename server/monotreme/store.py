@@ -62,9 +62,7 @@ class TokenRow:
     last_used_at: float | None
 
 
-_TOKEN_COLUMNS = (
-    "t.id, t.user_id, u.username, t.name, t.kind, t.created_at, t.expires_at, t.last_used_at"
-)
+_TOKEN_COLUMNS = "t.id, t.user_id, u.username, t.name, t.kind, t.created_at, t.expires_at, t.last_used_at"
 
 
 class Store:
@@ -107,7 +105,10 @@ class Store:
         now = time.time()
         cursor = self._write(
             "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)",
-            username, password_hash, int(is_admin), now,
+            username,
+            password_hash,
+            int(is_admin),
+            now,
         )
         return UserRow(int(cursor.lastrowid or 0), username, password_hash, is_admin, now)
 
@@ -130,15 +131,21 @@ class Store:
         cursor = self._write(
             "INSERT INTO tokens (user_id, name, kind, secret_hash, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            user_id, name, kind, secret_hash, time.time(), expires_at,
+            user_id,
+            name,
+            kind,
+            secret_hash,
+            time.time(),
+            expires_at,
         )
         token = self.token(int(cursor.lastrowid or 0))
         assert token is not None
         return token
 
     def token(self, token_id: int) -> TokenRow | None:
-        rows = self._all(f"SELECT {_TOKEN_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
-                         token_id)
+        rows = self._all(
+            f"SELECT {_TOKEN_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?", token_id
+        )
         return TokenRow(*rows[0]) if rows else None
 
     def token_by_secret_hash(self, secret_hash: str) -> TokenRow | None:
@@ -181,11 +188,16 @@ class Store:
         self._write(
             "INSERT INTO variables (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            name, json.dumps(value), time.time(),
+            name,
+            json.dumps(value),
+            time.time(),
         )
 
     def unset_variable(self, name: str) -> bool:
         return self._write("DELETE FROM variables WHERE name = ?", name).rowcount > 0
 
     def list_variables(self) -> dict[str, Any]:
-        return {name: json.loads(value) for name, value in self._all("SELECT name, value FROM variables ORDER BY name")}
+        return {
+            name: json.loads(value)
+            for name, value in self._all("SELECT name, value FROM variables ORDER BY name")
+        }

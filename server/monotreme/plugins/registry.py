@@ -24,8 +24,13 @@ ENTRY_POINT_GROUP = "monotreme.plugins"
 def builtin_plugins() -> list[type[Plugin]]:
     from monotreme.plugins import event, inspect, shell, utils, variable
 
-    return [event.EventPlugin, inspect.InspectPlugin, shell.ShellPlugin, utils.UtilsPlugin,
-            variable.VariablePlugin]
+    return [
+        event.EventPlugin,
+        inspect.InspectPlugin,
+        shell.ShellPlugin,
+        utils.UtilsPlugin,
+        variable.VariablePlugin,
+    ]
 
 
 def installed_plugins() -> list[type[Plugin]]:
@@ -51,7 +56,9 @@ class ActionRegistry:
         classes = {cls.name: cls for cls in [*builtin_plugins(), *installed_plugins()]}
         for name in config.plugins:
             if name not in classes:
-                raise ConfigError(config.source, name, f"no such plugin (installed: {', '.join(sorted(classes))})")
+                raise ConfigError(
+                    config.source, name, f"no such plugin (installed: {', '.join(sorted(classes))})"
+                )
         for name, cls in sorted(classes.items()):
             plugin = self._configure(cls, dict(config.plugins.get(name, {})), config)
             if plugin is None:
@@ -91,8 +98,12 @@ class ActionRegistry:
             return spec
         plugin = name.rsplit(".", 1)[0] if "." in name else name
         if not any(a.startswith(plugin + ".") for a in self._actions):
-            raise NotFound(f"unknown action '{name}': no plugin '{plugin}' is enabled", reason="UNKNOWN_ACTION")
-        raise NotFound(f"unknown action '{name}': plugin '{plugin}' has no such action", reason="UNKNOWN_ACTION")
+            raise NotFound(
+                f"unknown action '{name}': no plugin '{plugin}' is enabled", reason="UNKNOWN_ACTION"
+            )
+        raise NotFound(
+            f"unknown action '{name}': plugin '{plugin}' has no such action", reason="UNKNOWN_ACTION"
+        )
 
     def describe(self, plugin: str = "") -> list[hub_pb2.Action]:
         """The actions (of one plugin, or all), sorted by name."""

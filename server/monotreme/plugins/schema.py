@@ -18,9 +18,16 @@ from monotreme.v1 import hub_pb2
 
 _MISSING: Any = inspect.Parameter.empty
 _JSON_TYPES: dict[Any, str] = {
-    str: "string", bool: "boolean", int: "integer", float: "number",
-    dict: "object", collections.abc.Mapping: "object",
-    list: "array", tuple: "array", set: "array", collections.abc.Sequence: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    dict: "object",
+    collections.abc.Mapping: "object",
+    list: "array",
+    tuple: "array",
+    set: "array",
+    collections.abc.Sequence: "array",
 }
 _SPHINX_PARAM = re.compile(r"^\s*:param\s+(?:\S+\s+)?(\w+):\s*(.*)$")
 _SPHINX_OTHER = re.compile(r"^\s*:(return|returns|rtype|raises?|type)\b.*$")
@@ -36,7 +43,8 @@ def json_type_of(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", dict: "object", list: "array"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", dict: "object", list: "array"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _hint_type(hint: Any) -> tuple[str, bool]:
@@ -97,7 +105,9 @@ class Param:
             "any": True,
             "string": isinstance(value, str),
             "boolean": isinstance(value, bool),
-            "integer": isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer(),
+            "integer": isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and float(value).is_integer(),
             "number": isinstance(value, int | float) and not isinstance(value, bool),
             "object": isinstance(value, dict),
             "array": isinstance(value, list),

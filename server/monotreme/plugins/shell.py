@@ -16,14 +16,17 @@ class ShellPlugin(Plugin):
         self._timeout = timeout
 
     @action
-    async def exec(self, cmd: str, timeout: float | None = None) -> str:
+    async def exec(self, cmd: str, timeout: float | None = None) -> str:  # noqa: ASYNC109 (an action argument)
         """Runs a shell command and answers its standard output.
 
         :param cmd: The command line, run by ``/bin/sh``.
         :param timeout: Time limit in seconds; the plugin's default when omitted.
         """
         process = await asyncio.create_subprocess_shell(
-            cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), timeout or self._timeout)
@@ -32,5 +35,7 @@ class ShellPlugin(Plugin):
             await process.wait()
             raise RuntimeError(f"command timed out after {timeout or self._timeout} s") from None
         if process.returncode:
-            raise RuntimeError(f"command exited with {process.returncode}: {stderr.decode(errors='replace').strip()}")
+            raise RuntimeError(
+                f"command exited with {process.returncode}: {stderr.decode(errors='replace').strip()}"
+            )
         return stdout.decode(errors="replace")
