@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from monotreme.bus import Subscription
 from monotreme.call import Call
+from monotreme.errors import Unauthenticated
 from monotreme.v1 import hub_pb2
 
 if TYPE_CHECKING:
     from monotreme.hub import Hub
+
+
+async def _close_when(revoked: asyncio.Event, subscription: Subscription) -> None:
+    await revoked.wait()
+    subscription.close()
 
 
 class HubService:
@@ -22,10 +30,23 @@ class HubService:
     async def StreamEvents(
         self, request: hub_pb2.StreamEventsRequest, call: Call
     ) -> AsyncIterator[hub_pb2.StreamEventsResponse]:
-        async with self._hub.bus.subscribe(request) as subscription:
-            await call.stream_started()
-            async for response in subscription:
-                yield response
+        # A revoked token ends its streams at once, not at the next call.
+        revoked = self._hub.auth.watch(call.user)
+        try:
+            async with self._hub.bus.subscribe(request) as subscription:
+                closer = asyncio.ensure_future(_close_when(revoked, subscription))
+                try:
+                    await call.stream_started()
+                    async for response in subscription:
+                        if revoked.is_set():
+                            break
+                        yield response
+                finally:
+                    closer.cancel()
+        finally:
+            self._hub.auth.unwatch(call.user, revoked)
+        if revoked.is_set():
+            raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
 
     async def PublishEvent(
         self, request: hub_pb2.PublishEventRequest, call: Call
