@@ -280,7 +280,7 @@ class GreeterPlugin(Plugin):
 
 
 async def test_third_party_plugins_register_through_entry_points(
-    tmp_path: Path, spawn_server: Callable[..., Any]
+    tmp_path: Path, spawn_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = tmp_path / "site"
     (site / "greeter_plugin").mkdir(parents=True)
