@@ -42,6 +42,15 @@ def write_config(tmp_path: Path, config_yaml: str) -> Path | None:
     return path
 
 
+async def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Waits until `condition()` holds (state another task or process changes); fails after `within` s."""
+    for _ in range(int(within / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail(f"condition not met within {within} s")
+
+
 async def start_server(tmp_path: Path, config_yaml: str = "", data_dir: Path | None = None) -> Server:
     config_path = write_config(tmp_path, config_yaml)
     config = Config.load(

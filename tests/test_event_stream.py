@@ -15,7 +15,7 @@ from monotreme.events import type_matches
 from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
-from tests.conftest import ADMIN_PASSWORD, Credentials
+from tests.conftest import ADMIN_PASSWORD, Credentials, eventually
 
 CUSTOM = "platypush.message.event.custom.CustomEvent"
 
@@ -171,11 +171,7 @@ async def test_cancelled_streams_unsubscribe(
     assert server.hub.bus.subscriber_count == 3
     for stream in streams:
         stream.cancel()
-    for _ in range(100):
-        if server.hub.bus.subscriber_count == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert server.hub.bus.subscriber_count == 0
+    await eventually(lambda: server.hub.bus.subscriber_count == 0)
 
 
 async def test_fifty_subscribers_all_receive_an_event(

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
-from tests.conftest import ADMIN_PASSWORD, Credentials, SpawnedServer, require
+from tests.conftest import ADMIN_PASSWORD, Credentials, SpawnedServer, eventually, require
 
 SPAWN = Callable[..., Awaitable[SpawnedServer]]
 
@@ -56,28 +56,46 @@ async def test_unknown_rpc_is_unimplemented(channel: grpc.aio.Channel) -> None:
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-async def test_buf_curl_calls_execute_through_reflection(server: Server, admin: Credentials) -> None:
+async def _buf_curl(
+    target: str, token: str, method: str, body: dict[str, object]
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        require("buf"), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+        "-H", f"authorization: Bearer {token}", "-d", json.dumps(body),
+        f"http://{target}/monotreme.v1.HubService/{method}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def test_buf_curl_speaks_to_the_hub_through_reflection(server: Server, admin: Credentials) -> None:
     """A stock client in another language (Go), with no proto files: reflection only."""
-    buf = require("buf")
-    process = await asyncio.create_subprocess_exec(
-        buf,
-        "curl",
-        "--protocol",
-        "grpc",
-        "--http2-prior-knowledge",
-        "-H",
-        f"authorization: Bearer {admin.token}",
-        "-d",
-        json.dumps({"action": "utils.echo", "args": {"message": "hi"}}),
-        f"http://{server.grpc_target}/monotreme.v1.HubService/Execute",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    execute = await _buf_curl(
+        server.grpc_target, admin.token, "Execute", {"action": "utils.echo", "args": {"a": 1}}
     )
-    stdout, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()
+    stdout, stderr = await execute.communicate()
+    assert execute.returncode == 0, stderr.decode()
     response = json.loads(stdout)
-    assert response["type"] == "response"
-    assert response["response"] == {"output": {"message": "hi"}}
+    assert (response["type"], response["response"]) == ("response", {"output": {"a": 1}})
+
+    stream = await _buf_curl(server.grpc_target, admin.token, "StreamEvents", {"types": ["CustomEvent"]})
+    await eventually(lambda: server.hub.bus.subscriber_count == 1)
+    event = {
+        "args": {
+            "type": "platypush.message.event.custom.CustomEvent",
+            "subtype": "foo",
+            "args": {"bar": "baz"},
+        }
+    }
+    publish = await _buf_curl(server.grpc_target, admin.token, "PublishEvent", {"event": event})
+    stdout, stderr = await publish.communicate()
+    assert publish.returncode == 0, stderr.decode()
+    published = json.loads(stdout)["event"]
+    assert stream.stdout is not None
+    received = json.loads(await stream.stdout.readuntil(b"\n}\n"))
+    stream.terminate()
+    await stream.wait()
+    assert received["event"] == published
+    assert published["args"] == event["args"]
 
 
 async def test_sigterm_finishes_in_flight_calls_and_exits_0(tmp_path: Path, spawn_server: SPAWN) -> None:
