@@ -107,11 +107,17 @@ class Credentials:
         return (("authorization", f"Bearer {self.token}"),)
 
 
-@pytest.fixture
-async def admin(auth_stub: auth_pb2_grpc.AuthServiceStub) -> Credentials:
-    await auth_stub.Register(auth_pb2.RegisterRequest(username=ADMIN_USER, password=ADMIN_PASSWORD))
-    login = await auth_stub.Login(auth_pb2.LoginRequest(username=ADMIN_USER, password=ADMIN_PASSWORD))
+async def register_admin(channel: grpc.aio.Channel) -> Credentials:
+    """Registers the first user (an admin) on a fresh hub and logs in."""
+    auth = auth_pb2_grpc.AuthServiceStub(channel)
+    await auth.Register(auth_pb2.RegisterRequest(username=ADMIN_USER, password=ADMIN_PASSWORD))
+    login = await auth.Login(auth_pb2.LoginRequest(username=ADMIN_USER, password=ADMIN_PASSWORD))
     return Credentials(ADMIN_USER, ADMIN_PASSWORD, login.token)
+
+
+@pytest.fixture
+async def admin(channel: grpc.aio.Channel) -> Credentials:
+    return await register_admin(channel)
 
 
 _LISTENING = re.compile(r"(gRPC|HTTP) listening on \S+:(\d+)")

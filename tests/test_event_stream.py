@@ -13,9 +13,9 @@ from google.protobuf import json_format
 from monotreme.bus import EventBus, subset_matches
 from monotreme.events import type_matches
 from monotreme.server import Server
-from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
+from monotreme.v1 import hub_pb2, hub_pb2_grpc
 
-from tests.conftest import ADMIN_PASSWORD, Credentials, eventually
+from tests.conftest import Credentials, eventually, register_admin
 
 CUSTOM = "platypush.message.event.custom.CustomEvent"
 
@@ -124,10 +124,7 @@ async def test_a_slow_subscriber_loses_its_oldest_events_and_is_told(
     server = await make_server("events:\n  queue_size: 8\n")
     total, padding = 600, "x" * 16_384  # ~10 MB: more than the transport buffers hold
     async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        auth = auth_pb2_grpc.AuthServiceStub(channel)
-        await auth.Register(auth_pb2.RegisterRequest(username="admin", password=ADMIN_PASSWORD))
-        token = (await auth.Login(auth_pb2.LoginRequest(username="admin", password=ADMIN_PASSWORD))).token
-        admin = Credentials("admin", ADMIN_PASSWORD, token)
+        admin = await register_admin(channel)
         stub = hub_pb2_grpc.HubServiceStub(channel)
         slow = await subscribe(stub, admin)
         fast = await subscribe(stub, admin)

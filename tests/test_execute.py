@@ -13,9 +13,9 @@ import pytest
 from google.protobuf import json_format
 from monotreme.config import ConfigError
 from monotreme.server import Server
-from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
+from monotreme.v1 import hub_pb2, hub_pb2_grpc
 
-from tests.conftest import ADMIN_PASSWORD, Credentials, start_server
+from tests.conftest import Credentials, register_admin, start_server
 
 MakeServer = Callable[..., Awaitable[Server]]
 
@@ -200,10 +200,7 @@ async def test_the_callers_deadline_is_honoured(
 async def test_shell_runs_commands_only_when_enabled(make_server: MakeServer) -> None:
     server = await make_server("shell:\n  enabled: true\n  timeout: 5\n")
     async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-        auth = auth_pb2_grpc.AuthServiceStub(channel)
-        await auth.Register(auth_pb2.RegisterRequest(username="admin", password=ADMIN_PASSWORD))
-        token = (await auth.Login(auth_pb2.LoginRequest(username="admin", password=ADMIN_PASSWORD))).token
-        admin = Credentials("admin", ADMIN_PASSWORD, token)
+        admin = await register_admin(channel)
         stub = hub_pb2_grpc.HubServiceStub(channel)
         assert await execute(stub, admin, "shell.exec", cmd="echo hello") == {
             "output": "hello\n",
@@ -294,10 +291,7 @@ async def test_third_party_plugins_register_through_entry_points(
     monkeypatch.setenv("PYTHONPATH", str(site))  # the server subprocess finds the plugin there
     spawned = await spawn_server(tmp_path / "data", "--config", str(config))
     async with grpc.aio.insecure_channel(spawned.grpc_target) as channel:
-        auth = auth_pb2_grpc.AuthServiceStub(channel)
-        await auth.Register(auth_pb2.RegisterRequest(username="admin", password=ADMIN_PASSWORD))
-        token = (await auth.Login(auth_pb2.LoginRequest(username="admin", password=ADMIN_PASSWORD))).token
-        admin = Credentials("admin", ADMIN_PASSWORD, token)
+        admin = await register_admin(channel)
         stub = hub_pb2_grpc.HubServiceStub(channel)
         greeted = await execute(stub, admin, "greeter.greet", who="Bob", times=2.0)
         assert greeted == {"output": "Ahoy, Bob! Ahoy, Bob!", "errors": []}

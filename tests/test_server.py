@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
-from tests.conftest import ADMIN_PASSWORD, Credentials, SpawnedServer, eventually, require
+from tests.conftest import Credentials, SpawnedServer, eventually, register_admin, require
 
 SPAWN = Callable[..., Awaitable[SpawnedServer]]
 
@@ -101,11 +101,8 @@ async def test_buf_curl_speaks_to_the_hub_through_reflection(server: Server, adm
 async def test_sigterm_finishes_in_flight_calls_and_exits_0(tmp_path: Path, spawn_server: SPAWN) -> None:
     spawned = await spawn_server(tmp_path / "data")
     async with grpc.aio.insecure_channel(spawned.grpc_target) as channel:
-        auth = auth_pb2_grpc.AuthServiceStub(channel)
         hub = hub_pb2_grpc.HubServiceStub(channel)
-        await auth.Register(auth_pb2.RegisterRequest(username="admin", password=ADMIN_PASSWORD))
-        token = (await auth.Login(auth_pb2.LoginRequest(username="admin", password=ADMIN_PASSWORD))).token
-        metadata = (("authorization", f"Bearer {token}"),)
+        metadata = (await register_admin(channel)).metadata
         stream = hub.StreamEvents(hub_pb2.StreamEventsRequest(), metadata=metadata)
         await stream.wait_for_connection()
         request = hub_pb2.ExecuteRequest(action="utils.sleep")
