@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 for any free port)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8008; 0 for any free port)")
 
+    gateway = commands.add_parser("gateway", help="run the HTTP gateway alone, in front of a remote hub")
+    gateway.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the hub's gRPC address")
+    gateway.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    gateway.add_argument("--http-port", type=int, default=8008, help="HTTP port (default 8008)")
+    gateway.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest body accepted")
+
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = with_config(user.add_parser("add", help="add a user (the first one is an admin)"))
     add.add_argument("username")
@@ -73,6 +79,12 @@ def _serve(args: argparse.Namespace) -> None:
 
     config = _config(args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port)
     asyncio.run(Server(config).serve())
+
+
+def _gateway(args: argparse.Namespace) -> None:
+    from monotreme_gateway.site import serve_remote
+
+    asyncio.run(serve_remote(args.upstream, args.host, args.http_port, args.max_body_bytes))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -121,7 +133,7 @@ def _token_create(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run = {"serve": _serve, "add": _user_add, "create": _token_create}[
+    run = {"serve": _serve, "gateway": _gateway, "add": _user_add, "create": _token_create}[
         getattr(args, "action", None) or args.command
     ]
     try:

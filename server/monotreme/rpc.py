@@ -42,7 +42,8 @@ class Method:
     descriptor: MethodDescriptor
     request_type: type[Message]
     response_type: type[Message]
-    implementation: Callable[[Any, Call], Any]
+    # None where only the contract is known (a gateway in front of a remote server).
+    implementation: Callable[[Any, Call], Any] | None
     public: bool
 
     @property
@@ -55,25 +56,35 @@ class Method:
         return bool(self.descriptor.server_streaming)
 
 
+def contract(implementations: Iterable[object] = ()) -> dict[str, Method]:
+    """Every RPC of `SERVICES` by gRPC path, bound to the object of its service's
+    name among `implementations` when there is one."""
+    by_service = {type(impl).__name__: impl for impl in implementations}
+    methods = {}
+    for service in SERVICES:
+        impl = by_service.get(service.name)
+        for descriptor in service.methods:
+            function = getattr(impl, descriptor.name) if impl is not None else None
+            method = Method(
+                descriptor=descriptor,
+                request_type=message_factory.GetMessageClass(descriptor.input_type),
+                response_type=message_factory.GetMessageClass(descriptor.output_type),
+                implementation=function,
+                public=getattr(function, "__monotreme_public__", False),
+            )
+            methods[method.path] = method
+    return methods
+
+
 class MethodTable:
     """Every RPC of `SERVICES`, bound to the objects implementing them."""
 
     def __init__(self, implementations: Iterable[object], authenticate: Authenticator) -> None:
         self._authenticate = authenticate
-        by_service = {type(impl).__name__: impl for impl in implementations}
-        self.methods: dict[str, Method] = {}
-        for service in SERVICES:
-            impl = by_service[service.name]
-            for descriptor in service.methods:
-                function = getattr(impl, descriptor.name)
-                method = Method(
-                    descriptor=descriptor,
-                    request_type=message_factory.GetMessageClass(descriptor.input_type),
-                    response_type=message_factory.GetMessageClass(descriptor.output_type),
-                    implementation=function,
-                    public=getattr(function, "__monotreme_public__", False),
-                )
-                self.methods[method.path] = method
+        self.methods = contract(implementations)
+        unbound = [path for path, method in self.methods.items() if method.implementation is None]
+        if unbound:
+            raise TypeError(f"RPCs without an implementation: {', '.join(unbound)}")
 
     async def _authorized(self, method: Method, call: Call) -> Call:
         if method.public:
@@ -83,11 +94,13 @@ class MethodTable:
     async def unary(self, method: Method, request: Message, call: Call) -> Message:
         """Runs a unary RPC; raises `ServiceError` for a refused call."""
         call = await self._authorized(method, call)
+        assert method.implementation is not None
         response: Message = await method.implementation(request, call)
         return response
 
     async def stream(self, method: Method, request: Message, call: Call) -> AsyncIterator[Message]:
         """Runs a server-streaming RPC; raises `ServiceError` for a refused call."""
         call = await self._authorized(method, call)
+        assert method.implementation is not None
         async for response in method.implementation(request, call):
             yield response

@@ -1,10 +1,13 @@
-"""One server process: the hub behind its gRPC door (and, with the gateway, its HTTP door)."""
+"""One server process: the hub behind its gRPC door and its HTTP door."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+
+from aiohttp import web
+from monotreme_gateway.site import start_in_process
 
 from monotreme.config import Config
 from monotreme.grpc_server import GrpcServer
@@ -20,12 +23,18 @@ class Server:
         self.config = config
         self.hub = Hub(config)
         self._grpc: GrpcServer | None = None
+        self._http: web.AppRunner | None = None
         self.grpc_port = 0
+        self.http_port = 0
 
     @property
     def grpc_target(self) -> str:
         host = self.config.server.host
         return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.grpc_target.rsplit(':', 1)[0]}:{self.http_port}"
 
     async def start(self) -> None:
         settings = self.config.server
@@ -35,10 +44,14 @@ class Server:
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
         await self._grpc.start()
         log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
+        self._http, self.http_port = await start_in_process(self.hub)
 
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
         self.hub.bus.close()
+        if self._http is not None:
+            await self._http.shutdown()
+            await self._http.cleanup()
         if self._grpc is not None:
             await self._grpc.stop(self.config.server.shutdown_grace)
         await self.hub.close()

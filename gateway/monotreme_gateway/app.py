@@ -1,0 +1,213 @@
+"""The aiohttp application: annotated RPCs as JSON routes, plus the hand-written
+adapters (`/auth`, `/healthz`) for what is not plain unary JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from monotreme.call import Call
+from monotreme.v1 import hub_pb2
+
+from monotreme_gateway.errors import GatewayError, json_response
+from monotreme_gateway.invoker import Invoker
+from monotreme_gateway.routes import Route, routes
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Query parameters that carry credentials, never request fields.
+_CREDENTIAL_PARAMS = frozenset({"token"})
+
+
+def call_of(request: web.Request) -> Call:
+    """The core's view of an HTTP caller. Platypush clients send a token as
+    `Authorization`, `X-Token` or `?token=`; the core reads `authorization`."""
+    metadata = {}
+    if authorization := request.headers.get("Authorization"):
+        metadata["authorization"] = authorization
+    elif token := request.headers.get("X-Token") or request.query.get("token"):
+        metadata["authorization"] = f"Bearer {token}"
+    return Call(metadata=metadata, peer=request.remote or "")
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body ({} when empty); 413, 415 or 400 otherwise."""
+    if request.content_type not in ("application/json", "application/octet-stream", "") and not (
+        request.content_type.endswith("+json")
+    ):
+        raise GatewayError(415, "UNSUPPORTED_MEDIA_TYPE", f"send JSON, not {request.content_type}")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
+        raise GatewayError(413, "PAYLOAD_TOO_LARGE", f"the body is over the limit of {limit} bytes") from None
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise GatewayError(400, "MALFORMED_JSON", f"the body is not valid JSON: {e}") from None
+
+
+def _query_value(field: Any, value: str) -> Any:
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return value.lower() in ("1", "true", "yes")
+    return value  # json_format parses numbers and enums from strings
+
+
+def _query_fields(message_type: type[Message], query: Any) -> dict[str, Any]:
+    """Query parameters into a JSON dict for the request message (`a.b=1` for nested fields)."""
+    result: dict[str, Any] = {}
+    for key in set(query.keys()) - _CREDENTIAL_PARAMS:
+        *parents, name = key.split(".")
+        descriptor, target = message_type.DESCRIPTOR, result
+        for parent in parents:
+            field = descriptor.fields_by_name.get(parent)
+            if field is None or field.message_type is None:
+                raise GatewayError(400, "INVALID_ARGUMENT", f"unknown query parameter '{key}'")
+            descriptor, target = field.message_type, target.setdefault(parent, {})
+        field = descriptor.fields_by_name.get(name)
+        if field is None:
+            raise GatewayError(400, "INVALID_ARGUMENT", f"unknown query parameter '{key}'")
+        values = [_query_value(field, v) for v in query.getall(key)]
+        target[name] = values if field.is_repeated else values[-1]
+    return result
+
+
+async def _request_message(route: Route, request: web.Request, variables: dict[str, str]) -> Message:
+    data: dict[str, Any]
+    if route.body == "*":
+        data = await json_body(request)
+    elif route.body:
+        data = {route.body: await json_body(request)}
+    else:
+        data = _query_fields(route.rpc.request_type, request.query)
+    if not isinstance(data, dict):
+        raise GatewayError(400, "INVALID_ARGUMENT", "the body must be a JSON object")
+    for path, value in variables.items():
+        *parents, name = path.split(".")
+        target = data
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[name] = value
+    try:
+        return json_format.ParseDict(data, route.rpc.request_type())
+    except json_format.ParseError as e:
+        raise GatewayError(400, "INVALID_ARGUMENT", str(e)) from None
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    result: dict[str, Any] = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    return result
+
+
+class Gateway:
+    """Routes requests to RPCs through an invoker."""
+
+    def __init__(self, invoker: Invoker, origin: str) -> None:
+        self._invoker = invoker
+        self._origin = origin
+        self._routes = [r for r in routes(invoker.methods) if not r.rpc.server_streaming]
+
+    def _find(self, request: web.Request) -> tuple[Route, dict[str, str]]:
+        allowed = set()
+        for route in self._routes:
+            variables = route.match(request.path)
+            if variables is None:
+                continue
+            if route.http_method == request.method:
+                return route, variables
+            allowed.add(route.http_method)
+        if allowed:
+            raise GatewayError(
+                405, "METHOD_NOT_ALLOWED", f"use {' or '.join(sorted(allowed))} for {request.path}"
+            )
+        raise GatewayError(404, "NOT_FOUND", f"no route for {request.path}")
+
+    async def dispatch(self, request: web.Request) -> web.Response:
+        route, variables = self._find(request)
+        message = await _request_message(route, request, variables)
+        try:
+            response = await self._invoker.unary(route.rpc, message, call_of(request))
+        except GatewayError as e:
+            # About the action itself (unknown, bad arguments, too slow): Platypush's envelope.
+            if isinstance(message, hub_pb2.ExecuteRequest) and e.status in (400, 404, 504):
+                return json_response(self._envelope(message, e), e.status)
+            raise
+        return json_response(message_json(response))
+
+    def _envelope(self, request: hub_pb2.ExecuteRequest, error: GatewayError) -> dict[str, Any]:
+        """A refused Execute keeps Platypush's response envelope, errors filled."""
+        return {
+            "id": request.id or uuid.uuid4().hex,
+            "type": "response",
+            "target": request.origin,
+            "origin": self._origin,
+            "_timestamp": time.time(),
+            "response": {"output": None, "errors": [error.message]},
+        }
+
+    async def auth(self, request: web.Request) -> web.Response:
+        """`POST /auth`: credentials (JSON or a form) for a JWT, as Platypush's
+        clients send them; `?type=register` first registers the first user."""
+        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            data: Any = dict(await request.post())
+        else:
+            data = await json_body(request)
+        if not isinstance(data, dict):
+            raise GatewayError(400, "INVALID_ARGUMENT", 'send {"username": ..., "password": ...}')
+        username, password = str(data.get("username", "")), str(data.get("password", ""))
+        methods = self._invoker.methods
+        if request.query.get("type") == "register":
+            if "confirm_password" in data and data["confirm_password"] != password:
+                raise GatewayError(400, "PASSWORD_MISMATCH", "the passwords do not match")
+            register = methods["/monotreme.v1.AuthService/Register"]
+            await self._invoker.unary(
+                register, register.request_type(username=username, password=password), call_of(request)
+            )
+        login = methods["/monotreme.v1.AuthService/Login"]
+        try:
+            expiry_days = float(data.get("expiry_days") or 0)
+        except (TypeError, ValueError):
+            raise GatewayError(400, "INVALID_ARGUMENT", "expiry_days: must be a number") from None
+        answer = await self._invoker.unary(
+            login, login.request_type(username=username, password=password, expiry_days=expiry_days),
+            call_of(request),
+        )  # fmt: skip
+        return json_response(message_json(answer))
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        if await self._invoker.ready():
+            return json_response({"status": "ok"})
+        return json_response({"status": "unavailable"}, 503)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure answers the one JSON error body; never a traceback."""
+    try:
+        return await handler(request)
+    except GatewayError as e:
+        return e.response()
+    except web.HTTPException as e:
+        return GatewayError(e.status, e.reason.upper().replace(" ", "_"), e.text or e.reason).response()
+    except Exception as e:
+        log.exception("internal error on %s %s", request.method, request.path, exc_info=e)
+        return GatewayError(500, "INTERNAL", "internal error").response()
+
+
+def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.Application:
+    gateway = Gateway(invoker, origin)
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[_errors])
+    app.router.add_post("/auth", gateway.auth)
+    app.router.add_get("/healthz", gateway.healthz)
+    app.router.add_route("*", "/{path:.*}", gateway.dispatch)
+    return app
