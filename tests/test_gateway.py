@@ -11,9 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 from monotreme.server import Server
-from monotreme_gateway.app import create_app
 from monotreme_gateway.invoker import RemoteInvoker
-from monotreme_gateway.site import start_site
+from monotreme_gateway.site import create_app, start_site
 
 from tests.conftest import ADMIN_PASSWORD, Credentials, require
 

@@ -1,5 +1,5 @@
-"""The aiohttp application: annotated RPCs as JSON routes, plus the hand-written
-adapters (`/auth`, `/healthz`) for what is not plain unary JSON."""
+"""Transcoding: annotated RPCs as JSON routes, the `/auth` and `/healthz` adapters,
+and the pieces every door of the gateway shares (credentials, JSON bodies, errors)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ class Gateway:
     """Routes requests to RPCs through an invoker."""
 
     def __init__(self, invoker: Invoker, origin: str) -> None:
-        self._invoker = invoker
+        self.invoker = invoker
         self._origin = origin
         self._routes = [r for r in routes(invoker.methods) if not r.rpc.server_streaming]
 
@@ -136,15 +136,15 @@ class Gateway:
         route, variables = self._find(request)
         message = await _request_message(route, request, variables)
         try:
-            response = await self._invoker.unary(route.rpc, message, call_of(request))
+            response = await self.invoker.unary(route.rpc, message, call_of(request))
         except GatewayError as e:
             # About the action itself (unknown, bad arguments, too slow): Platypush's envelope.
             if isinstance(message, hub_pb2.ExecuteRequest) and e.status in (400, 404, 504):
-                return json_response(self._envelope(message, e), e.status)
+                return json_response(self.envelope(message, e), e.status)
             raise
         return json_response(message_json(response))
 
-    def _envelope(self, request: hub_pb2.ExecuteRequest, error: GatewayError) -> dict[str, Any]:
+    def envelope(self, request: hub_pb2.ExecuteRequest, error: GatewayError) -> dict[str, Any]:
         """A refused Execute keeps Platypush's response envelope, errors filled."""
         return {
             "id": request.id or uuid.uuid4().hex,
@@ -165,12 +165,12 @@ class Gateway:
         if not isinstance(data, dict):
             raise GatewayError(400, "INVALID_ARGUMENT", 'send {"username": ..., "password": ...}')
         username, password = str(data.get("username", "")), str(data.get("password", ""))
-        methods = self._invoker.methods
+        methods = self.invoker.methods
         if request.query.get("type") == "register":
             if "confirm_password" in data and data["confirm_password"] != password:
                 raise GatewayError(400, "PASSWORD_MISMATCH", "the passwords do not match")
             register = methods["/monotreme.v1.AuthService/Register"]
-            await self._invoker.unary(
+            await self.invoker.unary(
                 register, register.request_type(username=username, password=password), call_of(request)
             )
         login = methods["/monotreme.v1.AuthService/Login"]
@@ -178,20 +178,20 @@ class Gateway:
             expiry_days = float(data.get("expiry_days") or 0)
         except (TypeError, ValueError):
             raise GatewayError(400, "INVALID_ARGUMENT", "expiry_days: must be a number") from None
-        answer = await self._invoker.unary(
+        answer = await self.invoker.unary(
             login, login.request_type(username=username, password=password, expiry_days=expiry_days),
             call_of(request),
         )  # fmt: skip
         return json_response(message_json(answer))
 
     async def healthz(self, request: web.Request) -> web.Response:
-        if await self._invoker.ready():
+        if await self.invoker.ready():
             return json_response({"status": "ok"})
         return json_response({"status": "unavailable"}, 503)
 
 
 @web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure answers the one JSON error body; never a traceback."""
     try:
         return await handler(request)
@@ -202,12 +202,3 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as e:
         log.exception("internal error on %s %s", request.method, request.path, exc_info=e)
         return GatewayError(500, "INTERNAL", "internal error").response()
-
-
-def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.Application:
-    gateway = Gateway(invoker, origin)
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[_errors])
-    app.router.add_post("/auth", gateway.auth)
-    app.router.add_get("/healthz", gateway.healthz)
-    app.router.add_route("*", "/{path:.*}", gateway.dispatch)
-    return app

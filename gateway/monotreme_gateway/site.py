@@ -1,8 +1,9 @@
-"""Running the gateway: on the hub in-process, or alone in front of a remote server."""
+"""Assembling and running the gateway: on the hub in-process, or alone in front of a remote server."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import socket
@@ -10,10 +11,24 @@ import socket
 from aiohttp import web
 from monotreme.hub import Hub
 
-from monotreme_gateway.app import create_app
-from monotreme_gateway.invoker import InProcessInvoker, RemoteInvoker
+from monotreme_gateway import websockets
+from monotreme_gateway.app import Gateway, errors_middleware
+from monotreme_gateway.invoker import InProcessInvoker, Invoker, RemoteInvoker
 
 log = logging.getLogger("monotreme")
+
+
+def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.Application:
+    """The adapters first, then every annotated RPC's route."""
+    gateway = Gateway(invoker, origin)
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[errors_middleware])
+    app[websockets.MAX_BODY_BYTES] = max_body_bytes
+    app.router.add_get("/ws/events", functools.partial(websockets.events, gateway))
+    app.router.add_get("/ws/requests", functools.partial(websockets.requests, gateway))
+    app.router.add_post("/auth", gateway.auth)
+    app.router.add_get("/healthz", gateway.healthz)
+    app.router.add_route("*", "/{path:.*}", gateway.dispatch)
+    return app
 
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

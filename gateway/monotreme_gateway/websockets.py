@@ -1,0 +1,198 @@
+"""`/ws/events` and `/ws/requests`: the Platypush websockets, as adapters over the RPCs.
+
+Credentials come as the `Authorization` header (wscat `-H`) or `?token=`
+(browsers cannot set headers). A socket whose credentials fail completes the
+handshake and is closed with 1008 and the reason, so clients see why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+from google.protobuf import json_format
+from monotreme.call import Call
+from monotreme.v1 import auth_pb2, hub_pb2
+
+from monotreme_gateway.app import Gateway, call_of, message_json
+from monotreme_gateway.errors import GatewayError
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
+# A client that has not taken a frame for this long is cut off: it must not
+# hold its socket's memory forever (the bus already drops its oldest events).
+SEND_TIMEOUT = 10.0
+# Requests one /ws/requests socket may have running at once; more get an error frame.
+MAX_IN_FLIGHT = 64
+_GET_CURRENT_USER = "/monotreme.v1.AuthService/GetCurrentUser"
+_STREAM_EVENTS = "/monotreme.v1.HubService/StreamEvents"
+_PUBLISH_EVENT = "/monotreme.v1.HubService/PublishEvent"
+_EXECUTE = "/monotreme.v1.HubService/Execute"
+
+
+def error_frame(error: GatewayError, request_id: str | None = None) -> dict[str, Any]:
+    frame = {"type": "error", **error.body()}
+    if request_id is not None:
+        frame["id"] = request_id
+    return frame
+
+
+class Socket:
+    """One accepted websocket: authenticated once, sends serialized and time-bounded."""
+
+    def __init__(self, gateway: Gateway, request: web.Request) -> None:
+        self.gateway = gateway
+        self.call: Call = call_of(request)
+        self.ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=request.app[MAX_BODY_BYTES])
+        self._lock = asyncio.Lock()
+        self._request = request
+
+    async def open(self) -> bool:
+        """Completes the handshake, then checks the credentials in the core."""
+        await self.ws.prepare(self._request)
+        rpc = self.gateway.invoker.methods[_GET_CURRENT_USER]
+        try:
+            await self.gateway.invoker.unary(rpc, auth_pb2.GetCurrentUserRequest(), self.call)
+        except GatewayError as e:
+            await self.refuse(e)
+            return False
+        return True
+
+    async def refuse(self, error: GatewayError) -> None:
+        await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=error.message.encode()[:120])
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self._lock:
+            try:
+                await asyncio.wait_for(self.ws.send_str(json.dumps(frame)), SEND_TIMEOUT)
+            except TimeoutError:
+                log.warning("closing a websocket that stopped reading")
+                if self._request.transport is not None:
+                    self._request.transport.close()
+                raise ConnectionResetError("the client stopped reading") from None
+
+    async def frames(self) -> Any:
+        """The client's frames as JSON; a bad frame gets an error frame and is skipped."""
+        async for message in self.ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                yield json.loads(message.data)
+            except ValueError as e:
+                await self.send(
+                    error_frame(GatewayError(400, "MALFORMED_JSON", f"the frame is not valid JSON: {e}"))
+                )
+
+
+def _filters(request: web.Request) -> hub_pb2.StreamEventsRequest:
+    """`?type=CustomEvent&type=...&args.subtype=foo` (values that parse as JSON are JSON)."""
+    filters = hub_pb2.StreamEventsRequest(types=request.query.getall("type", []))
+    args: dict[str, Any] = {}
+    for key, value in request.query.items():
+        if key.startswith("args."):
+            try:
+                args[key[5:]] = json.loads(value)
+            except ValueError:
+                args[key[5:]] = value
+    filters.args.update(args)
+    return filters
+
+
+async def events(gateway: Gateway, request: web.Request) -> web.WebSocketResponse:
+    """`/ws/events`: every event the caller may see out; the client's event frames published."""
+    socket = Socket(gateway, request)
+    if not await socket.open():
+        return socket.ws
+    forward = asyncio.ensure_future(_forward_events(socket, _filters(request)))
+    try:
+        async for frame in socket.frames():
+            await _publish(socket, frame)
+    finally:
+        forward.cancel()
+    return socket.ws
+
+
+async def _forward_events(socket: Socket, filters: hub_pb2.StreamEventsRequest) -> None:
+    rpc = socket.gateway.invoker.methods[_STREAM_EVENTS]
+    try:
+        async for response in socket.gateway.invoker.stream(rpc, filters, socket.call):
+            assert isinstance(response, hub_pb2.StreamEventsResponse)
+            frame = message_json(response.event)
+            if response.missed:
+                frame["_missed"] = response.missed  # events this client lost by reading too slowly
+            await socket.send(frame)
+    except GatewayError as e:  # e.g. the token was revoked
+        await socket.refuse(e)
+    except ConnectionResetError:
+        pass
+    else:
+        await socket.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+
+async def _publish(socket: Socket, frame: Any) -> None:
+    rpc = socket.gateway.invoker.methods[_PUBLISH_EVENT]
+    try:
+        if not isinstance(frame, dict):
+            raise GatewayError(400, "INVALID_ARGUMENT", 'send {"type": "event", "args": {"type": ...}}')
+        try:
+            event = json_format.ParseDict(frame, hub_pb2.Event())
+        except json_format.ParseError as e:
+            raise GatewayError(400, "INVALID_ARGUMENT", str(e)) from None
+        await socket.gateway.invoker.unary(rpc, hub_pb2.PublishEventRequest(event=event), socket.call)
+    except GatewayError as e:
+        await socket.send(error_frame(e))
+
+
+async def requests(gateway: Gateway, request: web.Request) -> web.WebSocketResponse:
+    """`/ws/requests`: request frames in, response frames out by `id`, many in flight at once."""
+    socket = Socket(gateway, request)
+    if not await socket.open():
+        return socket.ws
+    running: set[asyncio.Task[None]] = set()
+    try:
+        async for frame in socket.frames():
+            request_id = frame.get("id") if isinstance(frame, dict) else None
+            if not isinstance(frame, dict) or not isinstance(request_id, str | None):
+                await socket.send(error_frame(GatewayError(400, "INVALID_ARGUMENT", "send a request object")))
+                continue
+            frame["id"] = request_id or uuid.uuid4().hex
+            if len(running) >= MAX_IN_FLIGHT:
+                too_many = GatewayError(
+                    429, "TOO_MANY_REQUESTS", f"at most {MAX_IN_FLIGHT} requests in flight"
+                )
+                await socket.send(error_frame(too_many, frame["id"]))
+                continue
+            task = asyncio.ensure_future(_execute(socket, frame))
+            running.add(task)
+            task.add_done_callback(running.discard)
+    finally:
+        for task in running:
+            task.cancel()
+    return socket.ws
+
+
+async def _execute(socket: Socket, frame: dict[str, Any]) -> None:
+    rpc = socket.gateway.invoker.methods[_EXECUTE]
+    try:
+        try:
+            message = json_format.ParseDict(frame, hub_pb2.ExecuteRequest())
+        except json_format.ParseError as e:
+            raise GatewayError(400, "INVALID_ARGUMENT", str(e)) from None
+        try:
+            response = await socket.gateway.invoker.unary(rpc, message, socket.call)
+        except GatewayError as e:
+            if e.status in (400, 404, 504):  # about the action: Platypush's envelope
+                await socket.send(socket.gateway.envelope(message, e))
+                return
+            raise
+        await socket.send(message_json(response))
+    except GatewayError as e:
+        await socket.send(error_frame(e, frame["id"]))
+        if e.status == 401:  # revoked or expired meanwhile
+            await socket.refuse(e)
+    except ConnectionResetError:
+        pass
