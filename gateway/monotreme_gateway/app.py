@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from monotreme.call import Call
 from monotreme.v1 import hub_pb2
 
+from monotreme_gateway import openapi
 from monotreme_gateway.errors import GatewayError, json_response
 from monotreme_gateway.invoker import Invoker
 from monotreme_gateway.routes import Route, routes
@@ -115,7 +116,8 @@ class Gateway:
     def __init__(self, invoker: Invoker, origin: str) -> None:
         self.invoker = invoker
         self._origin = origin
-        self._routes = [r for r in routes(invoker.methods) if not r.rpc.server_streaming]
+        self._routes = routes(invoker.methods)
+        self._openapi = json.dumps(openapi.document(self._routes))
 
     def _find(self, request: web.Request) -> tuple[Route, dict[str, str]]:
         allowed = set()
@@ -132,9 +134,11 @@ class Gateway:
             )
         raise GatewayError(404, "NOT_FOUND", f"no route for {request.path}")
 
-    async def dispatch(self, request: web.Request) -> web.Response:
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
         route, variables = self._find(request)
         message = await _request_message(route, request, variables)
+        if route.rpc.server_streaming:
+            return await self._stream(route, message, request)
         try:
             response = await self.invoker.unary(route.rpc, message, call_of(request))
         except GatewayError as e:
@@ -143,6 +147,35 @@ class Gateway:
                 return json_response(self.envelope(message, e), e.status)
             raise
         return json_response(message_json(response))
+
+    async def _stream(self, route: Route, message: Message, request: web.Request) -> web.StreamResponse:
+        """A server stream as newline-delimited `{"result": ...}` lines ending, on
+        failure, with `{"error": ...}` (as grpc-gateway does), or as Server-Sent
+        Events when the client accepts `text/event-stream`."""
+        sse = "text/event-stream" in request.headers.get("Accept", "")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream" if sse else "application/x-ndjson",
+                "Cache-Control": "no-cache",
+            }
+        )
+        await response.prepare(request)
+
+        async def write(key: str, value: dict[str, Any]) -> None:
+            line = json.dumps({key: value})
+            await response.write(f"event: {key}\ndata: {line}\n\n".encode() if sse else f"{line}\n".encode())
+
+        try:
+            async for item in self.invoker.stream(route.rpc, message, call_of(request)):
+                await write("result", message_json(item))
+        except GatewayError as e:
+            await write("error", e.body())
+        except ConnectionResetError:
+            pass  # the client left
+        return response
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._openapi, content_type="application/json")
 
     def envelope(self, request: hub_pb2.ExecuteRequest, error: GatewayError) -> dict[str, Any]:
         """A refused Execute keeps Platypush's response envelope, errors filled."""

@@ -27,6 +27,7 @@ def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.App
     app.router.add_get("/ws/requests", functools.partial(websockets.requests, gateway))
     app.router.add_post("/auth", gateway.auth)
     app.router.add_get("/healthz", gateway.healthz)
+    app.router.add_get("/openapi.json", gateway.openapi)
     app.router.add_route("*", "/{path:.*}", gateway.dispatch)
     return app
 
