@@ -190,6 +190,27 @@ async def test_api_tokens_are_listed_without_secrets_and_revoked_at_once(
     assert again.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_tokens_are_revoked_by_their_secret_too(
+    auth_stub: auth_pb2_grpc.AuthServiceStub, admin: Credentials
+) -> None:
+    login = await auth_stub.Login(auth_pb2.LoginRequest(username="admin", password=ADMIN_PASSWORD))
+    api = await auth_stub.CreateToken(auth_pb2.CreateTokenRequest(name="script"), metadata=admin.metadata)
+    for secret in (login.token, api.token):
+        await auth_stub.RevokeToken(auth_pb2.RevokeTokenRequest(token=secret), metadata=admin.metadata)
+        error = await refused(
+            auth_stub.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(secret))
+        )
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert error.details() in ("the token has been revoked", "invalid or revoked token")
+    garbage = await refused(
+        auth_stub.RevokeToken(auth_pb2.RevokeTokenRequest(token="x.y.z"), metadata=admin.metadata)
+    )
+    assert (garbage.code(), garbage.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "token: not a token of this hub",
+    )
+
+
 async def test_users_cannot_see_or_revoke_each_others_tokens(
     auth_stub: auth_pb2_grpc.AuthServiceStub, admin: Credentials
 ) -> None:
@@ -207,6 +228,10 @@ async def test_users_cannot_see_or_revoke_each_others_tokens(
         auth_stub.RevokeToken(auth_pb2.RevokeTokenRequest(id=admin_token.info.id), metadata=bob)
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
+    by_secret = await refused(
+        auth_stub.RevokeToken(auth_pb2.RevokeTokenRequest(token=admin.token), metadata=bob)
+    )
+    assert by_secret.code() == grpc.StatusCode.NOT_FOUND
     owner = await refused(auth_stub.GetOwnerToken(auth_pb2.GetOwnerTokenRequest(), metadata=bob))
     assert owner.code() == grpc.StatusCode.PERMISSION_DENIED
 

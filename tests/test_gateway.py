@@ -197,6 +197,13 @@ async def test_annotated_rest_routes(url: str, http: aiohttp.ClientSession, admi
         assert (r.status, await r.json()) == (200, {})
     async with http.get(f"{url}/api/v1/me", headers={"X-Token": created["token"]}) as r:
         assert (r.status, (await r.json())["error"]) == (401, "INVALID_TOKEN")
+    login = {"username": "admin", "password": ADMIN_PASSWORD}
+    async with http.post(f"{url}/auth", json=login) as r:
+        jwt = (await r.json())["token"]
+    async with http.post(f"{url}/api/v1/tokens:revoke", json={"token": jwt}, headers=headers) as r:
+        assert (r.status, await r.json()) == (200, {})
+    async with http.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {jwt}"}) as r:
+        assert (r.status, (await r.json())["error"]) == (401, "TOKEN_REVOKED")
     async with http.get(f"{url}/api/v1/actions", params={"plugin": "utils"}, headers=headers) as r:
         assert [a["name"] for a in (await r.json())["actions"]] == ["utils.echo", "utils.sleep"]
     event = {

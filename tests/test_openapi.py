@@ -42,6 +42,7 @@ async def test_openapi_document_comes_from_the_annotations(
         ("/api/v1/tokens", "post"): "AuthService_CreateToken",
         ("/api/v1/tokens", "get"): "AuthService_ListTokens",
         ("/api/v1/tokens/{id}", "delete"): "AuthService_RevokeToken",
+        ("/api/v1/tokens:revoke", "post"): "AuthService_RevokeToken",
         ("/api/v1/owner-token", "post"): "AuthService_GetOwnerToken",
     }
     schemas = document["components"]["schemas"]

@@ -20,12 +20,10 @@ from monotreme.v1 import hub_pb2
 from monotreme_gateway import openapi
 from monotreme_gateway.errors import GatewayError, json_response
 from monotreme_gateway.invoker import Invoker
-from monotreme_gateway.routes import Route, routes
+from monotreme_gateway.routes import CREDENTIAL_PARAMS, Route, routes
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Query parameters that carry credentials, never request fields.
-_CREDENTIAL_PARAMS = frozenset({"token"})
 
 
 def call_of(request: web.Request) -> Call:
@@ -67,7 +65,7 @@ def _query_value(field: Any, value: str) -> Any:
 def _query_fields(message_type: type[Message], query: Any) -> dict[str, Any]:
     """Query parameters into a JSON dict for the request message (`a.b=1` for nested fields)."""
     result: dict[str, Any] = {}
-    for key in set(query.keys()) - _CREDENTIAL_PARAMS:
+    for key in set(query.keys()) - CREDENTIAL_PARAMS:
         *parents, name = key.split(".")
         descriptor, target = message_type.DESCRIPTOR, result
         for parent in parents:

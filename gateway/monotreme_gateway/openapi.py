@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from monotreme_gateway.routes import Route
+from monotreme_gateway.routes import CREDENTIAL_PARAMS, Route
 
 _SCALARS: dict[int, dict[str, str]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
@@ -109,7 +109,7 @@ def document(routes: list[Route]) -> dict[str, Any]:
             parameters += [
                 {"name": field.json_name, "in": "query", "schema": schemas.field(field)}
                 for field in request.fields
-                if field.name not in route.variables
+                if field.name not in route.variables and field.json_name not in CREDENTIAL_PARAMS
             ]
         if body_schema is not None:
             operation["requestBody"] = {

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from google.api import annotations_pb2
 from monotreme.rpc import Method
 
+# Query parameters that carry credentials (`?token=`), never request fields.
+CREDENTIAL_PARAMS = frozenset({"token"})
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_.]*)(?:=\*)?\}")
 
 

@@ -45,6 +45,7 @@ _MIN_PASSWORD = 8
 _DAY = 86400.0
 # last_used_at is written at most this often per token: the hot path stays write-free.
 _TOUCH_EVERY = 3600.0
+_CLAIMS = ["exp", "sub", "jti"]
 
 
 def _hash_secret(secret: str) -> str:
@@ -255,14 +256,22 @@ class Auth:
         self._store.delete_token(token_id)
         self._notify(("token", token_id))
 
-    def revoke_jwt(self, token: str) -> None:
-        """Revokes a JWT this hub signed (expired ones need nothing)."""
-        try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"])
-        except jwt.ExpiredSignatureError:
+    def revoke_secret(self, principal: Principal, token: str) -> None:
+        """Revokes a token given itself: an API token's secret or a JWT of this hub."""
+        if token.startswith(TOKEN_PREFIX):
+            row = self._store.token_by_secret_hash(_hash_secret(token))
+            if row is None:
+                raise NotFound("no such token", reason="TOKEN_NOT_FOUND")
+            self.revoke_token(principal, row.id)
             return
+        try:
+            claims = jwt.decode(token, self._key, algorithms=["HS256"], options={"require": _CLAIMS})
+        except jwt.ExpiredSignatureError:
+            return  # it no longer works anyway
         except jwt.InvalidTokenError:
-            raise InvalidArgument("not a token of this hub", reason="INVALID_TOKEN") from None
+            raise InvalidArgument("token: not a token of this hub", reason="INVALID_TOKEN") from None
+        if int(claims["sub"]) != principal.user_id and not principal.is_admin:
+            raise NotFound("no such token", reason="TOKEN_NOT_FOUND")
         self._store.revoke_jwt(claims["jti"], float(claims["exp"]))
         self._notify(("jwt", claims["jti"]))
 

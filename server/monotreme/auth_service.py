@@ -73,7 +73,10 @@ class AuthService:
     async def RevokeToken(
         self, request: auth_pb2.RevokeTokenRequest, call: Call
     ) -> auth_pb2.RevokeTokenResponse:
-        self._auth.revoke_token(call.user, request.id)
+        if request.token:
+            self._auth.revoke_secret(call.user, request.token)
+        else:
+            self._auth.revoke_token(call.user, request.id)
         return auth_pb2.RevokeTokenResponse()
 
     async def GetOwnerToken(

@@ -19,15 +19,6 @@ from monotreme.v1 import hub_pb2
 log = logging.getLogger(__name__)
 
 
-class ActionFailed(Exception):
-    """An action raised; `errors` holds what it said (for in-process callers of `run`)."""
-
-    def __init__(self, action: str, errors: list[str]) -> None:
-        super().__init__(f"{action} failed: {'; '.join(errors)}")
-        self.action = action
-        self.errors = errors
-
-
 class Dispatcher:
     def __init__(self, actions: ActionRegistry, origin: str) -> None:
         self._actions = actions
@@ -72,14 +63,3 @@ class Dispatcher:
         response.response.output.CopyFrom(to_value(output))
         response.response.errors.extend(errors)
         return response
-
-    async def run(self, action: str, args: dict[str, Any], call: Call | None = None) -> Any:
-        """Runs an action in-process and answers its output; raises ActionFailed if it raises."""
-        spec = self._actions.resolve(action)
-        bound = spec.bind(args)
-        try:
-            return await self._run(spec, bound, call)
-        except DeadlineExceeded:
-            raise
-        except Exception as e:
-            raise ActionFailed(action, [str(e) or type(e).__name__]) from e

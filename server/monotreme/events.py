@@ -7,16 +7,12 @@ _ALIAS_PREFIX = "platypush.events."
 
 CUSTOM_EVENT = "platypush.message.event.custom.CustomEvent"
 WEBHOOK_EVENT = "platypush.message.event.http.hook.WebhookEvent"
-APPLICATION_STARTED = "platypush.message.event.application.ApplicationStartedEvent"
-APPLICATION_STOPPED = "platypush.message.event.application.ApplicationStoppedEvent"
 VARIABLE_CHANGED = "platypush.message.event.variable.VariableEvent"
 
 # type -> its fields besides `type`, for discovery (inspect.get_event_types).
 KNOWN_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     CUSTOM_EVENT: ("subtype", "args"),
     WEBHOOK_EVENT: ("hook", "method", "args", "data", "headers"),
-    APPLICATION_STARTED: (),
-    APPLICATION_STOPPED: (),
     VARIABLE_CHANGED: ("variables",),
 }
 

@@ -119,8 +119,9 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeToken(self, request, context):
-        """Revokes one of the caller's API tokens (an admin may revoke any);
-        it stops working on the next call.
+        """Revokes one of the caller's tokens (an admin may revoke any), by id or
+        by its secret (JWTs too); it stops working on the next call and its
+        open streams end.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,8 +50,9 @@ class AuthServiceStub:
     ListTokens: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListTokensRequest, _auth_pb2.ListTokensResponse]
     """Lists the caller's API tokens, without their secrets."""
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeTokenRequest, _auth_pb2.RevokeTokenResponse]
-    """Revokes one of the caller's API tokens (an admin may revoke any);
-    it stops working on the next call.
+    """Revokes one of the caller's tokens (an admin may revoke any), by id or
+    by its secret (JWTs too); it stops working on the next call and its
+    open streams end.
     """
     GetOwnerToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetOwnerTokenRequest, _auth_pb2.GetOwnerTokenResponse]
     """Starts an API session on behalf of the hub's owner and answers its
@@ -80,8 +81,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ListTokens: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListTokensRequest, _auth_pb2.ListTokensResponse]  # type: ignore[assignment]
     """Lists the caller's API tokens, without their secrets."""
     RevokeToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeTokenRequest, _auth_pb2.RevokeTokenResponse]  # type: ignore[assignment]
-    """Revokes one of the caller's API tokens (an admin may revoke any);
-    it stops working on the next call.
+    """Revokes one of the caller's tokens (an admin may revoke any), by id or
+    by its secret (JWTs too); it stops working on the next call and its
+    open streams end.
     """
     GetOwnerToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetOwnerTokenRequest, _auth_pb2.GetOwnerTokenResponse]  # type: ignore[assignment]
     """Starts an API session on behalf of the hub's owner and answers its
@@ -143,8 +145,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RevokeTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.RevokeTokenResponse, _abc.Awaitable[_auth_pb2.RevokeTokenResponse]]:
-        """Revokes one of the caller's API tokens (an admin may revoke any);
-        it stops working on the next call.
+        """Revokes one of the caller's tokens (an admin may revoke any), by id or
+        by its secret (JWTs too); it stops working on the next call and its
+        open streams end.
         """
 
     @_abc_1.abstractmethod
