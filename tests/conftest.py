@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from monotreme.config import Config
 from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2_grpc
+from monotreme_gateway.invoker import RemoteInvoker
+from monotreme_gateway.site import create_app, start_site
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -94,6 +97,27 @@ def hub_stub(channel: grpc.aio.Channel) -> hub_pb2_grpc.HubServiceStub:
 @pytest.fixture
 def auth_stub(channel: grpc.aio.Channel) -> auth_pb2_grpc.AuthServiceStub:
     return auth_pb2_grpc.AuthServiceStub(channel)
+
+
+@pytest.fixture(params=["in-process", "remote"])
+async def gateway_url(request: pytest.FixtureRequest, server: Server) -> AsyncIterator[str]:
+    """The HTTP door's base URL, both ways it runs: `monotreme serve`'s own
+    (in-process invoker) and `monotreme gateway --upstream`'s (remote invoker)."""
+    if request.param == "in-process":
+        yield server.http_url
+        return
+    invoker = RemoteInvoker(server.grpc_target)
+    app = create_app(invoker, origin=server.config.server.device_id, max_body_bytes=1 << 20)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+    await invoker.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @dataclass(frozen=True)

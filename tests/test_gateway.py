@@ -5,36 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from monotreme.server import Server
-from monotreme_gateway.invoker import RemoteInvoker
-from monotreme_gateway.site import create_app, start_site
 
 from tests.conftest import ADMIN_PASSWORD, Credentials, require
-
-
-@pytest.fixture(params=["in-process", "remote"])
-async def url(request: pytest.FixtureRequest, server: Server) -> AsyncIterator[str]:
-    """The gateway's base URL: `monotreme serve`'s own, or `monotreme gateway --upstream`'s."""
-    if request.param == "in-process":
-        yield server.http_url
-        return
-    invoker = RemoteInvoker(server.grpc_target)
-    app = create_app(invoker, origin=server.config.server.device_id, max_body_bytes=1 << 20)
-    runner, port = await start_site(app, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-    await invoker.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def curl(*args: str) -> tuple[int, Any]:
@@ -47,16 +24,16 @@ async def curl(*args: str) -> tuple[int, Any]:
     return int(status), json.loads(body)
 
 
-async def test_seed_curl_auth_then_execute(url: str, server: Server, admin: Credentials) -> None:
+async def test_seed_curl_auth_then_execute(gateway_url: str, server: Server, admin: Credentials) -> None:
     credentials = json.dumps({"username": "admin", "password": ADMIN_PASSWORD})
     status, answer = await curl(
-        "-XPOST", "-H", "Content-Type: application/json", "-d", credentials, f"{url}/auth"
+        "-XPOST", "-H", "Content-Type: application/json", "-d", credentials, f"{gateway_url}/auth"
     )
     assert status == 200 and isinstance(answer["token"], str)
     status, response = await curl(
         "-XPOST", "-d", '{"type":"request", "action":"utils.sleep", "args": {"seconds": 0}}',
         "-H", f"Authorization: Bearer {answer['token']}", "-H", "Content-Type: application/json",
-        f"{url}/execute",
+        f"{gateway_url}/execute",
     )  # fmt: skip
     assert status == 200
     assert sorted(response) == ["_timestamp", "id", "origin", "response", "target", "type"]
@@ -64,8 +41,10 @@ async def test_seed_curl_auth_then_execute(url: str, server: Server, admin: Cred
     assert response["response"] == {"output": {"success": True}, "errors": []}
 
 
-async def test_auth_with_wrong_credentials(url: str, http: aiohttp.ClientSession, admin: Credentials) -> None:
-    async with http.post(f"{url}/auth", json={"username": "admin", "password": "nope"}) as response:
+async def test_auth_with_wrong_credentials(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    async with http.post(f"{gateway_url}/auth", json={"username": "admin", "password": "nope"}) as response:
         assert response.status == 401
         assert await response.json() == {
             "code": 401,
@@ -76,13 +55,13 @@ async def test_auth_with_wrong_credentials(url: str, http: aiohttp.ClientSession
 
 @pytest.mark.parametrize("how", ["bearer", "x-token", "query"])
 async def test_execute_accepts_platypush_token_forms(
-    url: str, http: aiohttp.ClientSession, admin: Credentials, how: str
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials, how: str
 ) -> None:
     headers = {"bearer": {"Authorization": f"Bearer {admin.token}"}, "x-token": {"X-Token": admin.token}}
     params = {"token": admin.token} if how == "query" else {}
     body = {"type": "request", "action": "utils.echo", "args": {"n": 1}, "id": "abc", "origin": "phone"}
     async with http.post(
-        f"{url}/execute", json=body, headers=headers.get(how, {}), params=params
+        f"{gateway_url}/execute", json=body, headers=headers.get(how, {}), params=params
     ) as response:
         assert response.status == 200
         answer = await response.json()
@@ -109,10 +88,15 @@ async def test_execute_accepts_platypush_token_forms(
     ],
 )
 async def test_refused_actions_keep_the_envelope(
-    url: str, http: aiohttp.ClientSession, admin: Credentials, body: dict[str, Any], status: int, error: str
+    gateway_url: str,
+    http: aiohttp.ClientSession,
+    admin: Credentials,
+    body: dict[str, Any],
+    status: int,
+    error: str,
 ) -> None:
     async with http.post(
-        f"{url}/execute", json={**body, "id": "r1"}, headers={"X-Token": admin.token}
+        f"{gateway_url}/execute", json={**body, "id": "r1"}, headers={"X-Token": admin.token}
     ) as response:
         assert response.status == status
         answer = await response.json()
@@ -123,8 +107,12 @@ async def test_refused_actions_keep_the_envelope(
     )
 
 
-async def test_execute_without_credentials(url: str, http: aiohttp.ClientSession, admin: Credentials) -> None:
-    async with http.post(f"{url}/execute", json={"type": "request", "action": "utils.echo"}) as response:
+async def test_execute_without_credentials(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    async with http.post(
+        f"{gateway_url}/execute", json={"type": "request", "action": "utils.echo"}
+    ) as response:
         assert response.status == 401
         assert await response.json() == {
             "code": 401,
@@ -134,18 +122,20 @@ async def test_execute_without_credentials(url: str, http: aiohttp.ClientSession
 
 
 async def test_before_the_first_user_everything_needs_registration(
-    url: str, http: aiohttp.ClientSession
+    gateway_url: str, http: aiohttp.ClientSession
 ) -> None:
-    async with http.post(f"{url}/execute", json={"type": "request", "action": "utils.echo"}) as response:
+    async with http.post(
+        f"{gateway_url}/execute", json={"type": "request", "action": "utils.echo"}
+    ) as response:
         assert response.status == 412
         assert (await response.json())["error"] == "REGISTRATION_REQUIRED"
     form = {"username": "alice", "password": "alice-password", "confirm_password": "alice-password"}
-    async with http.post(f"{url}/auth", params={"type": "register"}, data=form) as response:
+    async with http.post(f"{gateway_url}/auth", params={"type": "register"}, data=form) as response:
         assert response.status == 200
         token = (await response.json())["token"]
-    async with http.post(f"{url}/auth", params={"type": "register"}, data=form) as response:
+    async with http.post(f"{gateway_url}/auth", params={"type": "register"}, data=form) as response:
         assert response.status == 401  # a user exists now: registering needs an admin
-    async with http.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}) as response:
+    async with http.get(f"{gateway_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}) as response:
         assert (await response.json())["user"]["username"] == "alice"
 
 
@@ -168,12 +158,12 @@ async def test_before_the_first_user_everything_needs_registration(
     ],
 )  # fmt: skip
 async def test_bad_requests_get_clear_json_errors(
-    url: str, http: aiohttp.ClientSession, admin: Credentials,
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials,
     method: str, path: str, kwargs: dict[str, Any], status: int, error: str,
 ) -> None:  # fmt: skip
     kwargs = dict(kwargs)  # shared by both invoker modes' runs
     headers = {"Authorization": f"Bearer {admin.token}", **kwargs.pop("headers", {})}
-    async with http.request(method, f"{url}{path}", headers=headers, **kwargs) as response:
+    async with http.request(method, f"{gateway_url}{path}", headers=headers, **kwargs) as response:
         assert response.status == status
         assert response.content_type == "application/json"
         body = await response.json()
@@ -181,49 +171,53 @@ async def test_bad_requests_get_clear_json_errors(
     assert body["message"] and "Traceback" not in body["message"]
 
 
-async def test_annotated_rest_routes(url: str, http: aiohttp.ClientSession, admin: Credentials) -> None:
+async def test_annotated_rest_routes(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
     headers = {"Authorization": f"Bearer {admin.token}"}
     async with http.post(
-        f"{url}/api/v1/tokens", json={"name": "tasker", "expiry_days": 7}, headers=headers
+        f"{gateway_url}/api/v1/tokens", json={"name": "tasker", "expiry_days": 7}, headers=headers
     ) as r:
         assert r.status == 200
         created = await r.json()
     assert created["token"].startswith("mt_") and created["info"]["name"] == "tasker"
-    async with http.get(f"{url}/api/v1/tokens", headers=headers) as r:
+    async with http.get(f"{gateway_url}/api/v1/tokens", headers=headers) as r:
         assert [t["name"] for t in (await r.json())["tokens"]] == ["tasker"]
-    async with http.post(f"{url}/api/v1/tokens", json={"name": "tasker"}, headers=headers) as r:
+    async with http.post(f"{gateway_url}/api/v1/tokens", json={"name": "tasker"}, headers=headers) as r:
         assert (r.status, (await r.json())["error"]) == (409, "TOKEN_NAME_EXISTS")
-    async with http.delete(f"{url}/api/v1/tokens/{created['info']['id']}", headers=headers) as r:
+    async with http.delete(f"{gateway_url}/api/v1/tokens/{created['info']['id']}", headers=headers) as r:
         assert (r.status, await r.json()) == (200, {})
-    async with http.get(f"{url}/api/v1/me", headers={"X-Token": created["token"]}) as r:
+    async with http.get(f"{gateway_url}/api/v1/me", headers={"X-Token": created["token"]}) as r:
         assert (r.status, (await r.json())["error"]) == (401, "INVALID_TOKEN")
     login = {"username": "admin", "password": ADMIN_PASSWORD}
-    async with http.post(f"{url}/auth", json=login) as r:
+    async with http.post(f"{gateway_url}/auth", json=login) as r:
         jwt = (await r.json())["token"]
-    async with http.post(f"{url}/api/v1/tokens:revoke", json={"token": jwt}, headers=headers) as r:
+    async with http.post(f"{gateway_url}/api/v1/tokens:revoke", json={"token": jwt}, headers=headers) as r:
         assert (r.status, await r.json()) == (200, {})
-    async with http.get(f"{url}/api/v1/me", headers={"Authorization": f"Bearer {jwt}"}) as r:
+    async with http.get(f"{gateway_url}/api/v1/me", headers={"Authorization": f"Bearer {jwt}"}) as r:
         assert (r.status, (await r.json())["error"]) == (401, "TOKEN_REVOKED")
-    async with http.get(f"{url}/api/v1/actions", params={"plugin": "utils"}, headers=headers) as r:
+    async with http.get(f"{gateway_url}/api/v1/actions", params={"plugin": "utils"}, headers=headers) as r:
         assert [a["name"] for a in (await r.json())["actions"]] == ["utils.echo", "utils.sleep"]
     event = {
         "type": "event",
         "args": {"type": "platypush.message.event.custom.CustomEvent", "subtype": "foo"},
     }
-    async with http.post(f"{url}/api/v1/events", json=event, headers=headers) as r:
+    async with http.post(f"{gateway_url}/api/v1/events", json=event, headers=headers) as r:
         published = (await r.json())["event"]
     assert published["args"] == event["args"] and len(published["id"]) == 32
 
 
-async def test_healthz(url: str, http: aiohttp.ClientSession) -> None:
-    async with http.get(f"{url}/healthz") as response:
+async def test_healthz(gateway_url: str, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{gateway_url}/healthz") as response:
         assert (response.status, await response.json()) == (200, {"status": "ok"})
 
 
-async def test_a_hundred_concurrent_execute_callers(url: str, admin: Credentials) -> None:
+async def test_a_hundred_concurrent_execute_callers(gateway_url: str, admin: Credentials) -> None:
     async def caller(session: aiohttp.ClientSession, n: int) -> Any:
         body = {"type": "request", "action": "utils.echo", "args": {"n": n}}
-        async with session.post(f"{url}/execute", json=body, headers={"X-Token": admin.token}) as response:
+        async with session.post(
+            f"{gateway_url}/execute", json=body, headers={"X-Token": admin.token}
+        ) as response:
             return (await response.json())["response"]
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType
 from monotreme.server import Server
-from monotreme_gateway.invoker import RemoteInvoker
-from monotreme_gateway.site import create_app, start_site
 
 from tests.conftest import Credentials, eventually
 
@@ -20,23 +17,9 @@ CUSTOM = "platypush.message.event.custom.CustomEvent"
 SEED_EVENT = {"type": "event", "args": {"type": CUSTOM, "subtype": "foo", "args": {"bar": "baz"}}}
 
 
-@pytest.fixture(params=["in-process", "remote"])
-async def ws_url(request: pytest.FixtureRequest, server: Server) -> AsyncIterator[str]:
-    if request.param == "in-process":
-        yield server.http_url.replace("http", "ws", 1)
-        return
-    invoker = RemoteInvoker(server.grpc_target)
-    app = create_app(invoker, origin=server.config.server.device_id, max_body_bytes=1 << 20)
-    runner, port = await start_site(app, "127.0.0.1", 0)
-    yield f"ws://127.0.0.1:{port}"
-    await runner.cleanup()
-    await invoker.close()
-
-
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+def ws_url(gateway_url: str) -> str:
+    return gateway_url.replace("http", "ws", 1)
 
 
 async def receive_json(ws: aiohttp.ClientWebSocketResponse) -> Any:

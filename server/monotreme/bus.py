@@ -6,7 +6,10 @@ queue, drained by its own consumer (a stream, a websocket, a hook runner).
 Slow subscribers: when a subscriber's queue is full, its OLDEST queued event
 is dropped to make room, and the next message it receives carries `missed`,
 the number of events it lost since its previous message. Newer state wins,
-memory stays bounded, and nobody else waits. Call `publish` on the event loop.
+memory stays bounded, and nobody else waits. (Over a network the transport's
+own buffers hold some events first, so a stalled client sees a few old ones,
+then the gap with its `missed` count, then the newest.) Call `publish` on
+the event loop.
 """
 
 from __future__ import annotations
