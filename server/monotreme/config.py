@@ -149,13 +149,14 @@ def _build(raw: dict[str, Any], source: Path | None, overrides: dict[str, Any]) 
 def _section(kind: type[Any], values: dict[str, Any], source: Path | None, name: str) -> Any:
     hints = typing.get_type_hints(kind)
     fields = {f.name for f in dataclasses.fields(kind)}
+    settings = {}
     for key, value in values.items():
         if key not in fields:
             raise ConfigError(
                 source, f"{name}.{key}", f"unknown setting (known: {', '.join(sorted(fields))})"
             )
-        values[key] = _coerce(hints[key], value, source, f"{name}.{key}")
-    return kind(**values)
+        settings[key] = _coerce(hints[key], value, source, f"{name}.{key}")
+    return kind(**settings)
 
 
 def _coerce(hint: Any, value: Any, source: Path | None, key: str) -> Any:
