@@ -36,7 +36,8 @@ async def test_seed_curl_auth_then_execute(gateway_url: str, server: Server, adm
         f"{gateway_url}/execute",
     )  # fmt: skip
     assert status == 200
-    assert sorted(response) == ["_timestamp", "id", "origin", "response", "target", "type"]
+    assert list(response) == ["id", "type", "target", "origin", "_timestamp", "response"]  # the seed's order
+    assert list(response["response"]) == ["output", "errors"]
     assert (response["type"], response["origin"]) == ("response", server.config.server.device_id)
     assert response["response"] == {"output": {"success": True}, "errors": []}
 
@@ -153,6 +154,7 @@ async def test_before_the_first_user_everything_needs_registration(
         ("POST", "/execute", {"json": {"acton": "utils.echo"}}, 400, "INVALID_ARGUMENT"),
         ("GET", "/execute", {}, 405, "METHOD_NOT_ALLOWED"),
         ("GET", "/nowhere", {}, 404, "NOT_FOUND"),
+        ("GET", "/auth", {}, 405, "METHOD_NOT_ALLOWED"),
         ("DELETE", "/api/v1/tokens/abc", {}, 400, "INVALID_ARGUMENT"),
         ("GET", "/api/v1/actions", {"params": {"colour": "red"}}, 400, "INVALID_ARGUMENT"),
     ],

@@ -47,7 +47,7 @@ async def test_seed_wscat_send_and_receive_events(
             await sender.send_str(json.dumps(SEED_EVENT))
             event = await receive_json(receiver)
             assert await receive_json(sender) == event  # the sender subscribes too
-    assert sorted(event) == ["_timestamp", "args", "id", "origin", "target", "type"]
+    assert list(event) == ["id", "type", "origin", "target", "_timestamp", "args"]
     assert (event["type"], event["args"]) == ("event", SEED_EVENT["args"])
 
 

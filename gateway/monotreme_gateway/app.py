@@ -104,8 +104,32 @@ async def _request_message(route: Route, request: web.Request, variables: dict[s
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    result: dict[str, Any] = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-    return result
+    """The proto3 JSON of a message, keys in field order as the seed shows them
+    (json_format would put fields holding their default last)."""
+    data = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    return _in_field_order(message.DESCRIPTOR, data)
+
+
+def _in_field_order(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
+    ordered = {}
+    for field in descriptor.fields:
+        if field.json_name not in data:
+            continue
+        value = data[field.json_name]
+        nested = field.message_type
+        # Well-known types (Struct, Value...) and maps are free-form JSON.
+        if (
+            nested is not None
+            and nested.file.package != "google.protobuf"
+            and not nested.GetOptions().map_entry
+        ):
+            value = (
+                [_in_field_order(nested, v) for v in value]
+                if field.is_repeated
+                else _in_field_order(nested, value)
+            )
+        ordered[field.json_name] = value
+    return ordered
 
 
 class Gateway:
@@ -189,6 +213,8 @@ class Gateway:
     async def auth(self, request: web.Request) -> web.Response:
         """`POST /auth`: credentials (JSON or a form) for a JWT, as Platypush's
         clients send them; `?type=register` first registers the first user."""
+        if request.method != "POST":
+            raise GatewayError(405, "METHOD_NOT_ALLOWED", "use POST for /auth")
         if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             data: Any = dict(await request.post())
         else:

@@ -25,7 +25,7 @@ def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.App
     app[websockets.MAX_BODY_BYTES] = max_body_bytes
     app.router.add_get("/ws/events", functools.partial(websockets.events, gateway))
     app.router.add_get("/ws/requests", functools.partial(websockets.requests, gateway))
-    app.router.add_post("/auth", gateway.auth)
+    app.router.add_route("*", "/auth", gateway.auth)
     app.router.add_get("/healthz", gateway.healthz)
     app.router.add_get("/openapi.json", gateway.openapi)
     app.router.add_route("*", "/{path:.*}", gateway.dispatch)
