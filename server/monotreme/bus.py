@@ -18,24 +18,16 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from google.protobuf import json_format
 
+from monotreme import filters
 from monotreme.errors import InvalidArgument
 from monotreme.events import canonical_type, short_name
 from monotreme.v1 import hub_pb2
-
-
-def subset_matches(expected: Any, actual: Any) -> bool:
-    """Every key of `expected` is in `actual` with an equal value; nested dicts match as subsets."""
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(
-            key in actual and subset_matches(value, actual[key]) for key, value in expected.items()
-        )
-    return bool(expected == actual)
 
 
 class Subscription:
@@ -90,6 +82,7 @@ class EventBus:
         self._origin = origin
         self._queue_size = queue_size
         self._subscriptions: set[Subscription] = set()
+        self._listeners: list[Callable[[hub_pb2.Event], None]] = []
         self._closed = False
 
     @property
@@ -117,19 +110,29 @@ class EventBus:
             if subscription.args:
                 if args is None:  # converted once, and only when someone filters on args
                     args = json_format.MessageToDict(published.args)
-                if not subset_matches(subscription.args, args):
+                if not filters.matches(subscription.args, args):
                     continue
             subscription.offer(published)
+        for listener in self._listeners:
+            listener(published)
         return published
+
+    def add_listener(self, listener: Callable[[hub_pb2.Event], None]) -> None:
+        """Calls `listener` with every published event, on the publisher's path:
+        it must only hand the event on (the hook runner starts tasks)."""
+        self._listeners.append(listener)
 
     @asynccontextmanager
     async def subscribe(
         self, request: hub_pb2.StreamEventsRequest, queue_size: int | None = None
     ) -> AsyncIterator[Subscription]:
         """A subscription for the request's filters, removed when the block ends."""
-        subscription = Subscription(
-            list(request.types), json_format.MessageToDict(request.args), queue_size or self._queue_size
-        )
+        args = json_format.MessageToDict(request.args)
+        try:
+            filters.check(args, "args")
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+        subscription = Subscription(list(request.types), args, queue_size or self._queue_size)
         if self._closed:
             subscription.close()
         self._subscriptions.add(subscription)

@@ -1,6 +1,6 @@
 """The YAML configuration, with embedded defaults for every setting.
 
-Top-level keys: `server`, `auth`, `events` (the sections below), `scripts_dir`,
+Top-level keys: `server`, `auth`, `events`, `webhooks` (the sections below), `scripts_dir`,
 Platypush-style `procedure.NAME` and `event.hook.NAME` entries, and any other
 key names a plugin whose settings it holds (`shell: {enabled: true}`).
 Mistakes are reported as `ConfigError` naming the file, the key and the reason.
@@ -70,11 +70,21 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    # Seconds a `/hook/<name>` caller waits for its handler before a 504.
+    timeout: float = 60.0
+
+
+_initialized: Config | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     # Where `*.py` scripts are loaded from; relative to the config file.
     scripts_dir: Path | None = None
     # Settings per plugin name (every top-level key that is not a section).
@@ -102,8 +112,26 @@ class Config:
             raw = loaded
         return _build(raw, path, overrides)
 
+    @classmethod
+    def init(cls, path: str | Path | None = None) -> Config:
+        """Loads the config that `run()` uses in this process when no server is
+        running here (the embedded defaults until this is called)."""
+        global _initialized
+        _initialized = cls.load(Path(path).expanduser() if path is not None else None)
+        return _initialized
 
-_SECTIONS = {"server": ServerSettings, "auth": AuthSettings, "events": EventSettings}
+    @classmethod
+    def current(cls) -> Config:
+        """The config `Config.init` loaded, else the embedded defaults."""
+        return _initialized or cls.load()
+
+
+_SECTIONS = {
+    "server": ServerSettings,
+    "auth": AuthSettings,
+    "events": EventSettings,
+    "webhooks": WebhookSettings,
+}
 
 
 def _build(raw: dict[str, Any], source: Path | None, overrides: dict[str, Any]) -> Config:

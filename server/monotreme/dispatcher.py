@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
@@ -19,17 +21,46 @@ from monotreme.v1 import hub_pb2
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Running:
+    """What an action or hook runs within, so that the actions it runs in turn
+    (procedure steps, `run()` in scripts, from any thread) reach the same hub
+    and keep the caller's principal and deadline."""
+
+    dispatcher: Dispatcher
+    call: Call | None
+    loop: asyncio.AbstractEventLoop
+
+
+# Copied into every task and thread an action or hook starts.
+running: contextvars.ContextVar[Running | None] = contextvars.ContextVar("running", default=None)
+
+
 class Dispatcher:
     def __init__(self, actions: ActionRegistry, origin: str) -> None:
         self._actions = actions
         self._origin = origin
 
+    async def run(self, action: str, args: dict[str, Any], call: Call | None = None) -> Any:
+        """Runs an action for `call` (by default the call being served) and
+        answers its output; raises ServiceError for a refused action, and
+        whatever the action raises."""
+        spec = self._actions.resolve(action)
+        if call is None and (context := running.get()) is not None:
+            call = context.call
+        return await self._run(spec, spec.bind(args), call)
+
+    def enter(self, call: Call | None) -> contextvars.Token[Running | None]:
+        """Marks the current context as running within this hub, for `call`."""
+        return running.set(Running(self, call, asyncio.get_running_loop()))
+
     async def _run(self, spec: ActionSpec, bound: dict[str, Any], call: Call | None) -> Any:
         """The action's output, within the caller's deadline (else DeadlineExceeded);
         anything the action itself raises propagates as is."""
-        work = spec.function(**bound) if spec.is_async else asyncio.to_thread(spec.function, **bound)
         timeout = call.time_remaining() if call else None
+        token = self.enter(call)
         try:
+            work = spec.function(**bound) if spec.is_async else asyncio.to_thread(spec.function, **bound)
             return await asyncio.wait_for(work, timeout)
         except TimeoutError:
             if timeout is None:
@@ -37,6 +68,8 @@ class Dispatcher:
             raise DeadlineExceeded(
                 f"{spec.name}: the caller's deadline passed", reason="DEADLINE_EXCEEDED"
             ) from None
+        finally:
+            running.reset(token)
 
     async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
         """The response envelope; an action that raises fills `errors` instead of failing the call."""

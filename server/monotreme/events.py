@@ -1,6 +1,16 @@
-"""Event types: the Platypush names users already filter on, and how filters match them."""
+"""Events: the Platypush type names users already filter on, how type filters
+match them, and the classes hooks and scripts receive
+(`from monotreme.events import WebhookEvent`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from google.protobuf import json_format
+
+from monotreme.plugins.schema import to_jsonable
+from monotreme.v1 import hub_pb2
 
 PLATYPUSH_PREFIX = "platypush.message.event."
 _ALIAS_PREFIX = "platypush.events."
@@ -39,3 +49,97 @@ def type_matches(pattern: str, event_type: str) -> bool:
 
 def known_event_types() -> list[str]:
     return sorted(KNOWN_EVENT_TYPES)
+
+
+class Headers(dict[str, str]):
+    """HTTP headers whose names match without regard to case, as in HTTP itself:
+    `event.headers.get("X-Token")` finds an `x-token` sent over HTTP/2."""
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        super().__init__({name.lower(): value for name, value in (headers or {}).items()})
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
+class Event:
+    """An event as hooks and scripts see it: its type's full name, its args
+    (`event.args`, also readable as attributes: `event.subtype`), and where it
+    came from. Subclasses name the Platypush types users filter on."""
+
+    event_type: ClassVar[str] = ""
+    _classes: ClassVar[dict[str, type[Event]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Event._classes[cls.event_type] = cls
+
+    def __init__(self, **args: Any) -> None:
+        self.args: dict[str, Any] = {"type": self.event_type, **args} if self.event_type else args
+        self.id = ""
+        self.origin = ""
+        self.timestamp = 0.0
+
+    @property
+    def type(self) -> str:
+        return str(self.args.get("type", ""))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["args"][name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no field '{name}'") from None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.args!r})"
+
+    @classmethod
+    def from_message(cls, message: hub_pb2.Event) -> Event:
+        """The instance of the class for the message's type (Event when none is known)."""
+        args = json_format.MessageToDict(message.args)
+        event = cls._classes.get(canonical_type(str(args.get("type", ""))), Event)(**args)
+        event.id, event.origin, event.timestamp = message.id, message.origin, message.timestamp
+        return event
+
+    def to_message(self) -> hub_pb2.Event:
+        message = hub_pb2.Event(id=self.id, origin=self.origin)
+        message.args.update(to_jsonable(self.args))
+        return message
+
+
+class CustomEvent(Event):
+    """An event of the user's own: `subtype` and free-form `args`."""
+
+    event_type = CUSTOM_EVENT
+
+
+class VariableEvent(Event):
+    """Variables were set or unset: `variables` maps each name to its new value (None when unset)."""
+
+    event_type = VARIABLE_CHANGED
+
+
+class WebhookEvent(Event):
+    """A call to `/hook/<hook>`: `hook`, `method`, `args` (query parameters),
+    `data` (the body: JSON, form fields or text) and `headers`. A handler's
+    return value, or what it passes to `send_response`, is the HTTP answer."""
+
+    event_type = WEBHOOK_EVENT
+    # Set by the hook runner for the duration of a handler.
+    responder: Callable[[Any], None] | None = None
+
+    @property
+    def headers(self) -> Headers:
+        return Headers(self.args.get("headers"))
+
+    def send_response(self, response: Any) -> None:
+        """Answers the HTTP caller now: a dict or list (JSON), a string, or
+        `(body, status[, headers])`. Later answers are ignored."""
+        if self.responder is not None:
+            self.responder(response)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from monotreme.auth import Auth
 from monotreme.auth_service import AuthService
+from monotreme.automation import load_automation
 from monotreme.bus import EventBus
 from monotreme.config import Config
 from monotreme.dispatcher import Dispatcher
+from monotreme.hooks import HookRunner
 from monotreme.hub_service import HubService
 from monotreme.plugins.registry import ActionRegistry
 from monotreme.rpc import MethodTable
 from monotreme.store import Store
+from monotreme.webhooks import Webhooks
 
 
 class Hub:
-    """Store, auth, event bus, actions and the RPC method table of one server."""
+    """Store, auth, event bus, actions, hooks and the RPC method table of one server."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -24,6 +27,10 @@ class Hub:
         self.bus = EventBus(origin=config.server.device_id, queue_size=config.events.queue_size)
         self.actions = ActionRegistry(self, config)
         self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
+        self.hooks = HookRunner(self.dispatcher)
+        self.bus.add_listener(self.hooks.on_event)
+        self.webhooks = Webhooks(self.bus, self.hooks, config.webhooks.timeout)
+        load_automation(self)
         self.methods = MethodTable([HubService(self), AuthService(self)], self.auth.authenticate)
         self.ready = False
 
@@ -35,6 +42,7 @@ class Hub:
     async def close(self) -> None:
         """Stops the plugins, ends the event streams and closes the store."""
         self.ready = False
+        await self.hooks.close()
         await self.actions.stop()
         self.bus.close()
         self.store.close()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from monotreme.bus import Subscription
 from monotreme.call import Call
 from monotreme.errors import Unauthenticated
+from monotreme.rpc import public
 from monotreme.v1 import hub_pb2
 
 if TYPE_CHECKING:
@@ -57,3 +58,9 @@ class HubService:
         self, request: hub_pb2.ListActionsRequest, call: Call
     ) -> hub_pb2.ListActionsResponse:
         return hub_pb2.ListActionsResponse(actions=self._hub.actions.describe(request.plugin))
+
+    @public
+    async def CallWebhook(
+        self, request: hub_pb2.CallWebhookRequest, call: Call
+    ) -> hub_pb2.CallWebhookResponse:
+        return await self._hub.webhooks.call(request)

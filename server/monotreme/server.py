@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 from monotreme_gateway.site import start_in_process
 
+from monotreme import scripting
 from monotreme.config import Config
 from monotreme.grpc_server import GrpcServer
 from monotreme.hub import Hub
@@ -39,6 +40,7 @@ class Server:
     async def start(self) -> None:
         settings = self.config.server
         await self.hub.start()
+        scripting.serving(self.hub, active=True)
         # grpc.aio binds its server to the running loop: create it here, not in __init__.
         self._grpc = GrpcServer(self.hub.methods, max_message_bytes=settings.max_body_bytes)
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
@@ -48,6 +50,7 @@ class Server:
 
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
+        scripting.serving(self.hub, active=False)
         self.hub.bus.close()
         if self._http is not None:
             await self._http.shutdown()

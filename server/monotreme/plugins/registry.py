@@ -96,6 +96,8 @@ class ActionRegistry:
         spec = self._actions.get(name)
         if spec is not None:
             return spec
+        if name.startswith("procedure."):
+            raise NotFound(f"unknown procedure '{name[len('procedure.') :]}'", reason="UNKNOWN_ACTION")
         plugin = name.rsplit(".", 1)[0] if "." in name else name
         if not any(a.startswith(plugin + ".") for a in self._actions):
             raise NotFound(

@@ -133,7 +133,8 @@ class ActionSpec:
 
     @property
     def plugin(self) -> str:
-        return self.name.rsplit(".", 1)[0]
+        # Procedure names may hold dots themselves (`procedure.foo.bar`).
+        return "procedure" if self.name.startswith("procedure.") else self.name.rsplit(".", 1)[0]
 
     @property
     def is_async(self) -> bool:

@@ -59,6 +59,11 @@ class HubServiceStub:
                 request_serializer=monotreme_dot_v1_dot_hub__pb2.ListActionsRequest.SerializeToString,
                 response_deserializer=monotreme_dot_v1_dot_hub__pb2.ListActionsResponse.FromString,
                 _registered_method=True)
+        self.CallWebhook = channel.unary_unary(
+                '/monotreme.v1.HubService/CallWebhook',
+                request_serializer=monotreme_dot_v1_dot_hub__pb2.CallWebhookRequest.SerializeToString,
+                response_deserializer=monotreme_dot_v1_dot_hub__pb2.CallWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class HubServiceServicer:
@@ -99,6 +104,16 @@ class HubServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CallWebhook(self, request, context):
+        """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
+        answers what its handler returns (the HTTP status, headers and body).
+        Unauthenticated by design: the handler decides whom to serve. A failing
+        or slow handler is an answer (500, 504), not a transport error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HubServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +136,11 @@ def add_HubServiceServicer_to_server(servicer, server):
                     servicer.ListActions,
                     request_deserializer=monotreme_dot_v1_dot_hub__pb2.ListActionsRequest.FromString,
                     response_serializer=monotreme_dot_v1_dot_hub__pb2.ListActionsResponse.SerializeToString,
+            ),
+            'CallWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CallWebhook,
+                    request_deserializer=monotreme_dot_v1_dot_hub__pb2.CallWebhookRequest.FromString,
+                    response_serializer=monotreme_dot_v1_dot_hub__pb2.CallWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -236,6 +256,33 @@ class HubService:
             '/monotreme.v1.HubService/ListActions',
             monotreme_dot_v1_dot_hub__pb2.ListActionsRequest.SerializeToString,
             monotreme_dot_v1_dot_hub__pb2.ListActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monotreme.v1.HubService/CallWebhook',
+            monotreme_dot_v1_dot_hub__pb2.CallWebhookRequest.SerializeToString,
+            monotreme_dot_v1_dot_hub__pb2.CallWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

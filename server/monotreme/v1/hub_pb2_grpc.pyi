@@ -49,6 +49,12 @@ class HubServiceStub:
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]
     """Lists the actions that can be executed, with their parameter schemas."""
+    CallWebhook: _grpc.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]
+    """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
+    answers what its handler returns (the HTTP status, headers and body).
+    Unauthenticated by design: the handler decides whom to serve. A failing
+    or slow handler is an answer (500, 504), not a transport error.
+    """
 
 @_typing.type_check_only
 class HubServiceAsyncStub(HubServiceStub):
@@ -71,6 +77,12 @@ class HubServiceAsyncStub(HubServiceStub):
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _aio.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]  # type: ignore[assignment]
     """Lists the actions that can be executed, with their parameter schemas."""
+    CallWebhook: _aio.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]  # type: ignore[assignment]
+    """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
+    answers what its handler returns (the HTTP status, headers and body).
+    Unauthenticated by design: the handler decides whom to serve. A failing
+    or slow handler is an answer (500, 504), not a transport error.
+    """
 
 class HubServiceServicer(metaclass=_abc_1.ABCMeta):
     """The hub: run actions, publish events, stream them, discover actions.
@@ -114,5 +126,17 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_hub_pb2.ListActionsResponse, _abc.Awaitable[_hub_pb2.ListActionsResponse]]:
         """Lists the actions that can be executed, with their parameter schemas."""
+
+    @_abc_1.abstractmethod
+    def CallWebhook(
+        self,
+        request: _hub_pb2.CallWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_pb2.CallWebhookResponse, _abc.Awaitable[_hub_pb2.CallWebhookResponse]]:
+        """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
+        answers what its handler returns (the HTTP status, headers and body).
+        Unauthenticated by design: the handler decides whom to serve. A failing
+        or slow handler is an answer (500, 504), not a transport error.
+        """
 
 def add_HubServiceServicer_to_server(servicer: HubServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

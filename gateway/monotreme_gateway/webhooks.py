@@ -1,0 +1,34 @@
+"""`/hook/<name>`: any HTTP caller's request, transcoded to CallWebhook and back.
+Open by design; the hook's handler decides whom to serve."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from monotreme.v1 import hub_pb2
+
+from monotreme_gateway.app import Gateway, call_of
+from monotreme_gateway.errors import GatewayError
+
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+_CALL_WEBHOOK = "/monotreme.v1.HubService/CallWebhook"
+
+
+async def hook(gateway: Gateway, request: web.Request) -> web.Response:
+    if request.method not in METHODS:
+        raise GatewayError(405, "METHOD_NOT_ALLOWED", f"use {', '.join(METHODS)} for a web hook")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
+        raise GatewayError(413, "PAYLOAD_TOO_LARGE", f"the body is over the limit of {limit} bytes") from None
+    message = hub_pb2.CallWebhookRequest(
+        hook=request.match_info["name"],
+        method=request.method,
+        args={key: request.query[key] for key in request.query},  # the first of repeated keys
+        headers={key: ", ".join(request.headers.getall(key)) for key in request.headers},
+        body=body,
+    )
+    rpc = gateway.invoker.methods[_CALL_WEBHOOK]
+    answer = await gateway.invoker.unary(rpc, message, call_of(request))
+    assert isinstance(answer, hub_pb2.CallWebhookResponse)
+    return web.Response(status=answer.status, headers=dict(answer.headers), body=answer.body)

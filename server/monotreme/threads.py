@@ -1,0 +1,40 @@
+"""Running blocking script code without starving the event loop's thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+async def in_own_thread(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Runs `function` on a thread of its own, in a copy of the current context.
+
+    Scripts' sync hooks and procedures call `run()`, which waits for another
+    action that may itself need a thread: on a shared, bounded pool, enough
+    concurrent calls would leave every worker waiting on work queued behind it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # cancelled: the caller's deadline passed
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result = context.run(function, *args, **kwargs)
+        except BaseException as e:
+            loop.call_soon_threadsafe(settle, None, e)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=target, name=getattr(function, "__name__", "script"), daemon=True).start()
+    return await future
