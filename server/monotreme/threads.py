@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Callable
@@ -30,11 +31,12 @@ async def in_own_thread(function: Callable[..., Any], /, *args: Any, **kwargs: A
 
     def target() -> None:
         try:
-            result = context.run(function, *args, **kwargs)
+            outcome: tuple[Any, BaseException | None] = (context.run(function, *args, **kwargs), None)
         except BaseException as e:
-            loop.call_soon_threadsafe(settle, None, e)
-        else:
-            loop.call_soon_threadsafe(settle, result, None)
+            outcome = (None, e)
+        # A thread cannot be cancelled: after shutdown its result has nobody to go to.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, *outcome)
 
     threading.Thread(target=target, name=getattr(function, "__name__", "script"), daemon=True).start()
     return await future

@@ -34,17 +34,19 @@ def header_name(name: str) -> str:
 
 
 def _data(body: bytes, content_type: str) -> Any:
-    """The event's `data`: JSON when the body parses as JSON, the fields of a
-    form, else the text."""
+    """The event's `data`: JSON when the body parses as JSON (whatever its
+    Content-Type: `curl -d '{...}'` says it is a form), the fields of a form,
+    else the text."""
     if not body:
         return ""
     text = body.decode(errors="replace")
-    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(text, keep_blank_values=True))
     try:
         return json.loads(text)
     except ValueError:
-        return text
+        pass
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return text
 
 
 def _error(status: int, reason: str, message: str) -> hub_pb2.CallWebhookResponse:
