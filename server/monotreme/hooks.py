@@ -105,8 +105,9 @@ def yaml_hook(key: str, raw: Any, run_action: RunAction) -> Hook:
         raise StepError("if.type", "expected an event type name")
     try:
         filters.check(conditions, "if")
-    except ValueError as e:
-        raise StepError("if", str(e)) from None
+    except ValueError as e:  # "if.level: unknown operator ..."
+        where, _, reason = str(e).partition(": ")
+        raise StepError(where, reason) from None
     steps = compile_steps(raw["then"], "step")
 
     async def run(event: Event) -> Any:

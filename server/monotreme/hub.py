@@ -30,7 +30,11 @@ class Hub:
         self.hooks = HookRunner(self.dispatcher)
         self.bus.add_listener(self.hooks.on_event)
         self.webhooks = Webhooks(self.bus, self.hooks, config.webhooks.timeout)
-        load_automation(self)
+        try:
+            load_automation(self)
+        except BaseException:
+            self.store.close()
+            raise
         self.methods = MethodTable([HubService(self), AuthService(self)], self.auth.authenticate)
         self.ready = False
 
