@@ -106,6 +106,10 @@ procedure.nested_failure:
 procedure.bad_expression:
   - return: ${{undefined_name + 1}}
 
+procedure.uses_platypush_style:
+  - action: procedure.platypush_style
+  - return: never reached
+
 procedure.slow:
   - action: utils.sleep
     args: {{seconds: 5}}
@@ -176,6 +180,17 @@ async def test_a_failing_step_fails_the_procedure_naming_the_step(
     assert bad["errors"] == [
         "procedure.bad_expression: step 1: ${undefined_name + 1}: "
         "NameError: name 'undefined_name' is not defined"
+    ]
+
+
+async def test_platypush_style_answers(hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials) -> None:
+    assert await execute(hub_stub, admin, "procedure.platypush_style") == {
+        "output": {"lights": 2},
+        "errors": ["the porch light is unreachable"],
+    }
+    assert await execute(hub_stub, admin, "procedure.json_text") == {"output": {"on": True}, "errors": []}
+    assert (await execute(hub_stub, admin, "procedure.uses_platypush_style"))["errors"] == [
+        "procedure.uses_platypush_style: step 1 (procedure.platypush_style): the porch light is unreachable"
     ]
 
 

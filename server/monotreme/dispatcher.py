@@ -16,6 +16,8 @@ from monotreme.call import Call
 from monotreme.errors import DeadlineExceeded
 from monotreme.plugins.registry import ActionRegistry
 from monotreme.plugins.schema import ActionSpec, to_value
+from monotreme.procedures import StepError
+from monotreme.templates import from_json
 from monotreme.v1 import hub_pb2
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,19 @@ class Running:
 running: contextvars.ContextVar[Running | None] = contextvars.ContextVar("running", default=None)
 
 
+class ActionFailed(Exception):
+    """An action answered errors (Platypush plugins return `(output, errors)`)."""
+
+
+def _with_errors(output: Any) -> tuple[Any, list[str]]:
+    """(output, errors) of what an action returned: Platypush-style plugins
+    return an `(output, errors)` pair, errors being a message or a list."""
+    if isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], str | list | None):
+        result, errors = output
+        return result, [errors] if isinstance(errors, str) else [str(e) for e in errors or []]
+    return output, []
+
+
 class Dispatcher:
     def __init__(self, actions: ActionRegistry, origin: str) -> None:
         self._actions = actions
@@ -48,7 +63,10 @@ class Dispatcher:
         spec = self._actions.resolve(action)
         if call is None and (context := running.get()) is not None:
             call = context.call
-        return await self._run(spec, spec.bind(args), call)
+        output, errors = _with_errors(await self._run(spec, spec.bind(args), call))
+        if errors:
+            raise ActionFailed("; ".join(errors))
+        return output
 
     def enter(self, call: Call | None) -> contextvars.Token[Running | None]:
         """Marks the current context as running within this hub, for `call`."""
@@ -77,13 +95,16 @@ class Dispatcher:
         bound = spec.bind(json_format.MessageToDict(request.args))
         errors: list[str] = []
         try:
-            output = await self._run(spec, bound, call)
+            output, errors = _with_errors(await self._run(spec, bound, call))
         except DeadlineExceeded:
             raise
+        except StepError as e:  # the message says it all
+            log.warning("%s failed: %s", spec.name, e)
+            errors, output = [str(e)], None
         except Exception as e:
             log.exception("action %s failed", spec.name)
-            errors = [str(e) or type(e).__name__]
-            output = None
+            errors, output = [str(e) or type(e).__name__], None
+        output = from_json(output)  # as Platypush answers: a string holding JSON is that JSON
         if output is None:
             output = {"success": not errors}
         response = hub_pb2.ExecuteResponse(

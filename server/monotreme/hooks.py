@@ -36,7 +36,8 @@ _NAME = re.compile(r"^event\.hook\.([\w.-]+)$")
 @dataclass
 class Outcome:
     """How one event's hooks went, for a caller waiting on them (a web hook):
-    the first answer or failure settles it; all hooks done without one, `None`."""
+    the first answer or failure settles it; all hooks done without one, `None`;
+    hooks dropped for load, "busy"."""
 
     future: asyncio.Future[tuple[str, Any]]
     remaining: int = 0
@@ -156,7 +157,9 @@ class HookRunner:
                 "event %s (%s): %d hook runs are pending; dropped its hooks %s",
                 message.id, short_name(event_type), len(self._tasks), [h.name for h in matching],
             )  # fmt: skip
-            matching = []
+            if outcome is not None and matching:
+                outcome.future.set_result(("busy", f"{len(self._tasks)} hook runs are pending"))
+            return
         if outcome is not None:
             outcome.remaining = len(matching)
             if not matching:

@@ -5,8 +5,8 @@ A handler answers with its return value or `event.send_response(...)`: a dict
 or list is JSON, a string is text, `(body, status[, headers])` is exactly that.
 With no handler, or none that answers, the caller gets Platypush's
 `{"status": "ok", ...the event's fields}` as soon as the handlers are done. A
-handler that raises answers 500, one too slow answers 504; neither shows a
-traceback. The caller never waits on the bus: only on the hooks.
+handler that raises answers 500, one too slow 504, and one the hub is too
+busy to run 503; none shows a traceback. The caller never waits on the bus: only on the hooks.
 """
 
 from __future__ import annotations
@@ -113,4 +113,6 @@ class Webhooks:
             self._hooks.forget(event.id)
         if kind == "error":
             return _error(500, "HOOK_FAILED", value)
+        if kind == "busy":
+            return _error(503, "HOOKS_BUSY", f"the hook '{request.hook}' was not run: {value}")
         return answer_of({"status": "ok", **fields} if value is None else value)

@@ -132,3 +132,15 @@ async def slow_hook(event: Event) -> None:
 async def slow_finished() -> bool:
     """Whether the slow hook has finished."""
     return _slow_finished
+
+
+@procedure
+def platypush_style() -> tuple[dict[str, int], list[str]]:
+    """Answers as Platypush plugins do: `(output, errors)`."""
+    return {"lights": 2}, ["the porch light is unreachable"]
+
+
+@procedure
+def json_text() -> str:
+    """Answers JSON in a string, as many Platypush plugins do."""
+    return '{"on": true}'

@@ -12,7 +12,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def action(function: F) -> F:
-    """Makes a plugin method an action. Its type hints and docstring become its schema."""
+    """Makes a plugin method an action. Its type hints and docstring become its schema.
+
+    It returns its output, or raises. As with Platypush plugins, a returned
+    `(output, errors)` pair (errors a message or a list) answers both."""
     function.__monotreme_action__ = True  # type: ignore[attr-defined]
     return function
 
