@@ -120,14 +120,43 @@ async def test_event_trigger_publishes_a_custom_event(
 async def test_inspect_describes_plugins_actions_and_event_types(
     hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
 ) -> None:
-    plugins = (await execute(hub_stub, admin, "inspect.get_plugins"))["output"]
+    plugins = (await execute(hub_stub, admin, "inspect.get_all_plugins"))["output"]
     assert sorted(plugins) == ["event", "inspect", "utils", "variable"]  # shell is off by default
-    assert plugins["utils"]["actions"] == ["utils.echo", "utils.sleep"]
+    assert await execute(hub_stub, admin, "inspect.get_enabled_plugins") == {
+        "output": ["event", "inspect", "utils", "variable"],
+        "errors": [],
+    }
+    utils = plugins["utils"]
+    assert (utils["name"], utils["type"], utils["args"]) == (
+        "utils",
+        "monotreme.plugins.utils.UtilsPlugin",
+        {},
+    )
+    assert sorted(utils["actions"]) == ["echo", "sleep"]
+    assert utils["actions"]["sleep"] == {
+        "name": "sleep",
+        "doc": "Waits, without blocking other calls.",
+        "args": {
+            "seconds": {
+                "name": "seconds",
+                "required": True,
+                "doc": "How long to wait, in seconds.",
+                "type": "number",
+                "default": None,
+            }
+        },
+        "has_varargs": False,
+        "has_kwargs": False,
+    }
+    assert utils["actions"]["echo"]["has_kwargs"] is True
     actions = (await execute(hub_stub, admin, "inspect.get_actions", plugin="utils"))["output"]
     assert [a["name"] for a in actions] == ["utils.echo", "utils.sleep"]
-    assert (await execute(hub_stub, admin, "inspect.get_procedures"))["output"] == []
-    types = (await execute(hub_stub, admin, "inspect.get_event_types"))["output"]
-    assert types["platypush.message.event.custom.CustomEvent"] == {"fields": ["subtype", "args"]}
+    assert (await execute(hub_stub, admin, "inspect.get_procedures"))["output"] == {}
+    assert (await execute(hub_stub, admin, "inspect.get_all_backends"))["output"] == {}
+    events = (await execute(hub_stub, admin, "inspect.get_all_events"))["output"]
+    custom = events["platypush.message.event.custom.CustomEvent"]
+    assert custom["doc"] == "An event of the user's own: `subtype` and free-form `args`."
+    assert sorted(custom["args"]) == ["args", "subtype"]
 
 
 async def test_list_actions_returns_schemas_from_hints_and_docstrings(

@@ -216,7 +216,9 @@ async def test_procedures_need_credentials_and_keep_the_callers_deadline(
     assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-async def test_procedures_are_discoverable(hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials) -> None:
+async def test_procedures_are_discoverable(
+    server: Server, hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
+) -> None:
     listed = await hub_stub.ListActions(
         hub_pb2.ListActionsRequest(plugin="procedure"), metadata=admin.metadata
     )
@@ -231,7 +233,26 @@ async def test_procedures_are_discoverable(hub_stub: hub_pb2_grpc.HubServiceStub
         {"name": "n", "type": "integer", "doc": "The number to double.", "required": True}
     ]
     procedures = await output(hub_stub, admin, "inspect.get_procedures")
-    assert {p["name"] for p in procedures} == set(by_name)
+    assert {f"procedure.{name}" for name in procedures} == set(by_name)
+    assert procedures["greet"] == {
+        "type": "config",
+        "name": "greet",
+        "args": ["name"],
+        "actions": [
+            {"action": "utils.echo", "args": {"greeting": "hello ${name}", "shout": "${name.upper()}!"}},
+            {"return": "${greeting}, ${shout}"},
+        ],
+        "_async": False,
+        "source": str(server.config.source),
+    }
+    assert procedures["steps_meet"]["_async"] is True
+    double = procedures["double"]
+    assert (double["type"], double["args"], double["module"]) == (
+        "python",
+        ["n"],
+        "monotreme_scripts.automation",
+    )
+    assert double["source"] == str(SCRIPTS / "automation.py")
 
 
 async def test_procedures_over_http(gateway_url: str, admin: Credentials) -> None:

@@ -33,6 +33,14 @@ def load_automation(hub: Hub) -> None:
         except StepError as e:
             raise ConfigError(config.source, f"{key}: {e.where}", e.reason) from None
         _register(hub, procedure.spec(hub.dispatcher.run, source), config.source, key)
+        hub.procedures[procedure.name] = {
+            "type": "config",
+            "name": procedure.name.removeprefix("procedure."),
+            "args": list(procedure.parameters),
+            "actions": raw,
+            "_async": procedure.parallel,
+            "source": str(config.source),
+        }
     for key, raw in config.hooks.items():
         try:
             hub.hooks.add(yaml_hook(key, raw, hub.dispatcher.run))
@@ -48,7 +56,16 @@ def load_automation(hub: Hub) -> None:
             if not callable(value) or getattr(value, "__module__", None) != module.__name__:
                 continue  # imported from elsewhere: registered there, if at all
             if name := getattr(value, "__monotreme_procedure__", None):
-                _register(hub, _script_procedure(f"procedure.{name}", value), config.source, where)
+                spec = _script_procedure(f"procedure.{name}", value)
+                _register(hub, spec, config.source, where)
+                hub.procedures[spec.name] = {
+                    "type": "python",
+                    "name": name,
+                    "args": [p.name for p in spec.params],
+                    "module": module.__name__,
+                    "source": inspect.getsourcefile(value),
+                    "line": inspect.getsourcelines(value)[1],
+                }
             for event_type, filters in getattr(value, "__monotreme_hooks__", ()):
                 try:
                     hub.hooks.add(function_hook(value, event_type, filters))

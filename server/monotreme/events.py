@@ -19,7 +19,7 @@ CUSTOM_EVENT = "platypush.message.event.custom.CustomEvent"
 WEBHOOK_EVENT = "platypush.message.event.http.hook.WebhookEvent"
 VARIABLE_CHANGED = "platypush.message.event.variable.VariableEvent"
 
-# type -> its fields besides `type`, for discovery (inspect.get_event_types).
+# type -> its fields besides `type`, for discovery (inspect.get_all_events).
 KNOWN_EVENT_TYPES: dict[str, tuple[str, ...]] = {
     CUSTOM_EVENT: ("subtype", "args"),
     WEBHOOK_EVENT: ("hook", "method", "args", "data", "headers"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from monotreme.auth import Auth
 from monotreme.auth_service import AuthService
 from monotreme.automation import load_automation
@@ -30,6 +32,8 @@ class Hub:
         self.hooks = HookRunner(self.dispatcher)
         self.bus.add_listener(self.hooks.on_event)
         self.webhooks = Webhooks(self.bus, self.hooks, config.webhooks.timeout)
+        # Each procedure's definition, as `inspect.get_procedures` shows it.
+        self.procedures: dict[str, dict[str, Any]] = {}
         try:
             load_automation(self)
         except BaseException:

@@ -1,4 +1,5 @@
-"""`inspect`: what the hub can do — plugins, actions with their schemas, procedures, event types."""
+"""`inspect`: what the hub can do, in the shapes Platypush's Execute tab and
+tools built on it read: plugins with their actions, procedures, event types."""
 
 from __future__ import annotations
 
@@ -6,44 +7,94 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from monotreme.events import KNOWN_EVENT_TYPES
+from monotreme.events import KNOWN_EVENT_TYPES, Event
 from monotreme.plugins.base import Plugin, action
+from monotreme.plugins.schema import ActionSpec, spec_from_function, to_jsonable
+
+
+def _arguments(spec: ActionSpec) -> dict[str, dict[str, Any]]:
+    """Platypush's argument shape; `type` is the JSON type (`string`, `integer`...)."""
+    return {
+        p.name: {
+            "name": p.name,
+            "required": p.required,
+            "doc": p.doc or None,
+            "type": p.type,
+            "default": None if p.required else to_jsonable(p.default),
+        }
+        for p in spec.params
+    }
 
 
 class InspectPlugin(Plugin):
     name = "inspect"
 
-    def _actions(self, plugin: str = "") -> list[dict[str, Any]]:
-        return [
-            json_format.MessageToDict(a, always_print_fields_with_no_presence=True)
-            for a in self.hub.actions.describe(plugin)
-        ]
+    @action
+    async def get_all_plugins(self) -> dict[str, Any]:
+        """The enabled plugins: settings (`args`), documentation and actions."""
+        specs = self.hub.actions.specs()
+        plugins = {}
+        for name, plugin in sorted(self.hub.actions.plugins.items()):
+            cls = type(plugin)
+            settings = spec_from_function(name, cls.__init__) if cls.__init__ is not object.__init__ else None
+            plugins[name] = {
+                "name": name,
+                "type": f"{cls.__module__}.{cls.__qualname__}",
+                "doc": (cls.__doc__ or "").strip() or None,
+                "args": _arguments(settings) if settings else {},
+                "actions": {
+                    spec.name.rsplit(".", 1)[1]: {
+                        "name": spec.name.rsplit(".", 1)[1],
+                        "doc": spec.doc or None,
+                        "args": _arguments(spec),
+                        "has_varargs": False,
+                        "has_kwargs": spec.accepts_kwargs,
+                    }
+                    for spec in specs
+                    if spec.plugin == name
+                },
+            }
+        return plugins
 
     @action
-    async def get_plugins(self) -> dict[str, Any]:
-        """The enabled plugins, each with its documentation and its actions' names."""
+    async def get_enabled_plugins(self) -> list[str]:
+        """The names of the enabled plugins."""
+        return sorted(self.hub.actions.plugins)
+
+    @action
+    async def get_all_backends(self) -> dict[str, Any]:
+        """Platypush's backends: Monotreme has none (its doors are built in)."""
+        return {}
+
+    @action
+    async def get_all_events(self) -> dict[str, Any]:
+        """The known event types, each with its documentation and fields."""
+        classes = {cls.event_type: cls for cls in Event.__subclasses__()}
         return {
-            name: {
-                "doc": (type(plugin).__doc__ or "").strip(),
-                "actions": [a["name"] for a in self._actions(name)],
+            event_type: {
+                "name": event_type,
+                "doc": (classes[event_type].__doc__ or "").strip() if event_type in classes else None,
+                "args": {
+                    f: {"name": f, "required": False, "doc": None, "type": None, "default": None}
+                    for f in fields
+                },
             }
-            for name, plugin in sorted(self.hub.actions.plugins.items())
+            for event_type, fields in sorted(KNOWN_EVENT_TYPES.items())
         }
 
     @action
+    async def get_procedures(self) -> dict[str, Any]:
+        """The procedures by name: YAML ones (`type: config`) with their steps,
+        Python ones (`type: python`) with where they are defined."""
+        return {d["name"]: d for _, d in sorted(self.hub.procedures.items())}
+
+    @action
     async def get_actions(self, plugin: str | None = None) -> list[dict[str, Any]]:
-        """The actions with their parameters and docs.
+        """The actions with their parameters and docs, as ListActions answers them.
 
-        :param plugin: Only this plugin's actions; all when omitted.
+        :param plugin: Only this plugin's actions (``procedure`` for procedures); all when omitted.
         """
-        return self._actions(plugin or "")
-
-    @action
-    async def get_procedures(self) -> list[dict[str, Any]]:
-        """The procedures, with their parameters and docs."""
-        return self._actions("procedure")
-
-    @action
-    async def get_event_types(self) -> dict[str, dict[str, list[str]]]:
-        """The known event types and their fields."""
-        return {name: {"fields": list(fields)} for name, fields in sorted(KNOWN_EVENT_TYPES.items())}
+        return [
+            json_format.MessageToDict(a, always_print_fields_with_no_presence=True)
+            for a in self.hub.actions.describe(plugin or "")
+        ]

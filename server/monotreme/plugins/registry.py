@@ -107,13 +107,13 @@ class ActionRegistry:
             f"unknown action '{name}': plugin '{plugin}' has no such action", reason="UNKNOWN_ACTION"
         )
 
+    def specs(self) -> list[ActionSpec]:
+        """Every action, sorted by name."""
+        return [spec for _, spec in sorted(self._actions.items())]
+
     def describe(self, plugin: str = "") -> list[hub_pb2.Action]:
         """The actions (of one plugin, or all), sorted by name."""
-        return [
-            spec.to_proto()
-            for name, spec in sorted(self._actions.items())
-            if not plugin or spec.plugin == plugin
-        ]
+        return [spec.to_proto() for spec in self.specs() if not plugin or spec.plugin == plugin]
 
     async def start(self) -> None:
         for plugin in self.plugins.values():
