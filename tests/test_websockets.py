@@ -132,6 +132,36 @@ async def test_requests_are_answered_by_id_as_each_finishes(
     assert len(assigned) == 32
 
 
+async def test_a_request_that_runs_too_long_gets_an_error_frame_with_its_id(
+    ws_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    async with http.ws_connect(f"{ws_url}/ws/requests?token={admin.token}") as ws:
+        slow = {
+            "type": "request",
+            "id": "late",
+            "action": "utils.sleep",
+            "args": {"seconds": 5},
+            "timeout": 0.3,
+        }
+        await ws.send_str(json.dumps(slow))
+        await ws.send_str(
+            json.dumps({"type": "request", "id": "bad", "action": "utils.echo", "timeout": "soon"})
+        )
+        answers = {a["id"]: a for a in await receive_many(ws, 2)}
+    assert answers["late"]["type"] == "response"
+    assert answers["late"]["response"] == {
+        "output": None,
+        "errors": ["the caller's deadline passed"],
+    }
+    assert answers["bad"] == {
+        "type": "error",
+        "code": 400,
+        "error": "INVALID_ARGUMENT",
+        "message": "timeout: must be a positive number of seconds",
+        "id": "bad",
+    }
+
+
 async def test_a_request_flood_is_answered_frame_for_frame(
     ws_url: str, http: aiohttp.ClientSession, admin: Credentials
 ) -> None:

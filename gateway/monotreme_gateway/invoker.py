@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from monotreme.call import Call
-from monotreme.errors import ServiceError
+from monotreme.errors import DeadlineExceeded, ServiceError
 from monotreme.grpc_server import STATUS_DETAILS_KEY
 from monotreme.hub import Hub
 from monotreme.rpc import Method, contract
@@ -65,6 +65,8 @@ class InProcessInvoker:
 
 def _from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
     """The reason travels in the google.rpc.Status details the server sends."""
+    if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return GatewayError(504, "DEADLINE_EXCEEDED", DeadlineExceeded.MESSAGE)
     reason = error.code().name
     for key, value in error.trailing_metadata() or ():
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):

@@ -8,8 +8,10 @@ handshake and is closed with 1008 and the reason, so clients see why.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -28,6 +30,9 @@ MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 SEND_TIMEOUT = 10.0
 # Requests one /ws/requests socket may have running at once; more get an error frame.
 MAX_IN_FLIGHT = 64
+# Seconds a /ws/requests request may run unless its frame says `"timeout"`;
+# then it is answered with an error frame carrying its id.
+REQUEST_TIMEOUT = 60.0
 _GET_CURRENT_USER = "/monotreme.v1.AuthService/GetCurrentUser"
 _STREAM_EVENTS = "/monotreme.v1.HubService/StreamEvents"
 _PUBLISH_EVENT = "/monotreme.v1.HubService/PublishEvent"
@@ -178,12 +183,16 @@ async def requests(gateway: Gateway, request: web.Request) -> web.WebSocketRespo
 async def _execute(socket: Socket, frame: dict[str, Any]) -> None:
     rpc = socket.gateway.invoker.methods[_EXECUTE]
     try:
+        timeout = frame.pop("timeout", REQUEST_TIMEOUT)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise GatewayError(400, "INVALID_ARGUMENT", "timeout: must be a positive number of seconds")
         try:
             message = json_format.ParseDict(frame, hub_pb2.ExecuteRequest())
         except json_format.ParseError as e:
             raise GatewayError(400, "INVALID_ARGUMENT", str(e)) from None
+        call = dataclasses.replace(socket.call, deadline=time.monotonic() + timeout)
         try:
-            response = await socket.gateway.invoker.unary(rpc, message, socket.call)
+            response = await socket.gateway.invoker.unary(rpc, message, call)
         except GatewayError as e:
             if e.status in (400, 404, 504):  # about the action: Platypush's envelope
                 await socket.send(socket.gateway.envelope(message, e))

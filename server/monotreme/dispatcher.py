@@ -83,9 +83,7 @@ class Dispatcher:
         except TimeoutError:
             if timeout is None:
                 raise  # the action's own timeout, not the caller's
-            raise DeadlineExceeded(
-                f"{spec.name}: the caller's deadline passed", reason="DEADLINE_EXCEEDED"
-            ) from None
+            raise DeadlineExceeded(DeadlineExceeded.MESSAGE) from None
         finally:
             running.reset(token)
 

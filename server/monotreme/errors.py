@@ -63,6 +63,9 @@ class ResourceExhausted(ServiceError):
 class DeadlineExceeded(ServiceError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
     default_reason = "DEADLINE_EXCEEDED"
+    # One message whichever side notices first: over gRPC the client's own
+    # deadline and the server's fire together.
+    MESSAGE = "the caller's deadline passed"
 
 
 class Unavailable(ServiceError):
