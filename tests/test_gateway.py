@@ -133,9 +133,10 @@ async def test_before_the_first_user_everything_needs_registration(
     form = {"username": "alice", "password": "alice-password", "confirm_password": "alice-password"}
     async with http.post(f"{gateway_url}/auth", params={"type": "register"}, data=form) as response:
         assert response.status == 200
-        token = (await response.json())["token"]
+        token = (await response.json())["session_token"]
     async with http.post(f"{gateway_url}/auth", params={"type": "register"}, data=form) as response:
-        assert response.status == 401  # a user exists now: registering needs an admin
+        assert response.status == 403  # a user exists now: an admin adds users
+        assert (await response.json())["error"] == "REGISTRATION_DISABLED"
     async with http.get(f"{gateway_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}) as response:
         assert (await response.json())["user"]["username"] == "alice"
 
@@ -154,7 +155,8 @@ async def test_before_the_first_user_everything_needs_registration(
         ("POST", "/execute", {"json": {"acton": "utils.echo"}}, 400, "INVALID_ARGUMENT"),
         ("GET", "/execute", {}, 405, "METHOD_NOT_ALLOWED"),
         ("GET", "/nowhere", {}, 404, "NOT_FOUND"),
-        ("GET", "/auth", {}, 405, "METHOD_NOT_ALLOWED"),
+        ("PUT", "/auth", {}, 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/auth?type=magic", {"json": {}}, 400, "INVALID_AUTH_TYPE"),
         ("DELETE", "/api/v1/tokens/abc", {}, 400, "INVALID_ARGUMENT"),
         ("GET", "/api/v1/actions", {"params": {"colour": "red"}}, 400, "INVALID_ARGUMENT"),
     ],
@@ -188,14 +190,14 @@ async def test_annotated_rest_routes(
     async with http.post(f"{gateway_url}/api/v1/tokens", json={"name": "tasker"}, headers=headers) as r:
         assert (r.status, (await r.json())["error"]) == (409, "TOKEN_NAME_EXISTS")
     async with http.delete(f"{gateway_url}/api/v1/tokens/{created['info']['id']}", headers=headers) as r:
-        assert (r.status, await r.json()) == (200, {})
+        assert (r.status, await r.json()) == (200, {"status": "ok"})
     async with http.get(f"{gateway_url}/api/v1/me", headers={"X-Token": created["token"]}) as r:
         assert (r.status, (await r.json())["error"]) == (401, "INVALID_TOKEN")
     login = {"username": "admin", "password": ADMIN_PASSWORD}
-    async with http.post(f"{gateway_url}/auth", json=login) as r:
+    async with http.post(f"{gateway_url}/auth", params={"type": "jwt"}, json=login) as r:
         jwt = (await r.json())["token"]
     async with http.post(f"{gateway_url}/api/v1/tokens:revoke", json={"token": jwt}, headers=headers) as r:
-        assert (r.status, await r.json()) == (200, {})
+        assert (r.status, await r.json()) == (200, {"status": "ok"})
     async with http.get(f"{gateway_url}/api/v1/me", headers={"Authorization": f"Bearer {jwt}"}) as r:
         assert (r.status, (await r.json())["error"]) == (401, "TOKEN_REVOKED")
     async with http.get(f"{gateway_url}/api/v1/actions", params={"plugin": "utils"}, headers=headers) as r:

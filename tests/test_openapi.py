@@ -36,6 +36,9 @@ async def test_openapi_document_comes_from_the_annotations(
         ("/api/v1/tokens/{id}", "delete"): "AuthService_RevokeToken",
         ("/api/v1/tokens:revoke", "post"): "AuthService_RevokeToken",
         ("/api/v1/owner-token", "post"): "AuthService_GetOwnerToken",
+        ("/api/v1/sessions", "post"): "AuthService_CreateSession",
+        ("/tokens", "get"): "AuthService_ListTokens",
+        ("/tokens", "delete"): "AuthService_RevokeToken",
     }
     schemas = document["components"]["schemas"]
     response_schema = schemas["monotreme.v1.ExecuteResponse"]["properties"]

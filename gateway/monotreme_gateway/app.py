@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from google.protobuf import json_format
@@ -26,14 +27,32 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+SESSION_COOKIE = "session_token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def call_of(request: web.Request) -> Call:
     """The core's view of an HTTP caller. Platypush clients send a token as
-    `Authorization`, `X-Token` or `?token=`; the core reads `authorization`."""
+    `Authorization`, `X-Token` or `?token=`; browser pages a session cookie,
+    which the core reads as `authorization: Session ...`.
+
+    A cookie comes with every request the browser makes, whoever's page asks:
+    so with a cookie alone, state-changing requests must carry the session's
+    CSRF token, and requests from another origin are refused."""
     metadata = {}
     if authorization := request.headers.get("Authorization"):
         metadata["authorization"] = authorization
     elif token := request.headers.get("X-Token") or request.query.get("token"):
         metadata["authorization"] = f"Bearer {token}"
+    elif session := request.cookies.get(SESSION_COOKIE):
+        metadata["authorization"] = f"Session {session}"
+        origin = request.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != request.host:
+            raise GatewayError(403, "CROSS_ORIGIN", f"a session cookie is not accepted from {origin}")
+        if csrf := request.headers.get("X-CSRF-Token"):
+            metadata["x-csrf-token"] = csrf
+        elif request.method not in _SAFE_METHODS:
+            raise GatewayError(403, "INVALID_CSRF", "send the session's CSRF token as X-CSRF-Token")
     return Call(metadata=metadata, peer=request.remote or "")
 
 
@@ -209,37 +228,6 @@ class Gateway:
             "_timestamp": time.time(),
             "response": {"output": None, "errors": [error.message]},
         }
-
-    async def auth(self, request: web.Request) -> web.Response:
-        """`POST /auth`: credentials (JSON or a form) for a JWT, as Platypush's
-        clients send them; `?type=register` first registers the first user."""
-        if request.method != "POST":
-            raise GatewayError(405, "METHOD_NOT_ALLOWED", "use POST for /auth")
-        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            data: Any = dict(await request.post())
-        else:
-            data = await json_body(request)
-        if not isinstance(data, dict):
-            raise GatewayError(400, "INVALID_ARGUMENT", 'send {"username": ..., "password": ...}')
-        username, password = str(data.get("username", "")), str(data.get("password", ""))
-        methods = self.invoker.methods
-        if request.query.get("type") == "register":
-            if "confirm_password" in data and data["confirm_password"] != password:
-                raise GatewayError(400, "PASSWORD_MISMATCH", "the passwords do not match")
-            register = methods["/monotreme.v1.AuthService/Register"]
-            await self.invoker.unary(
-                register, register.request_type(username=username, password=password), call_of(request)
-            )
-        login = methods["/monotreme.v1.AuthService/Login"]
-        try:
-            expiry_days = float(data.get("expiry_days") or 0)
-        except (TypeError, ValueError):
-            raise GatewayError(400, "INVALID_ARGUMENT", "expiry_days: must be a number") from None
-        answer = await self.invoker.unary(
-            login, login.request_type(username=username, password=password, expiry_days=expiry_days),
-            call_of(request),
-        )  # fmt: skip
-        return json_response(message_json(answer))
 
     async def healthz(self, request: web.Request) -> web.Response:
         if await self.invoker.ready():

@@ -13,6 +13,7 @@ from monotreme.hub import Hub
 
 from monotreme_gateway import webhooks, websockets
 from monotreme_gateway.app import Gateway, errors_middleware
+from monotreme_gateway.auth import AuthEndpoint
 from monotreme_gateway.invoker import InProcessInvoker, Invoker, RemoteInvoker
 
 log = logging.getLogger("monotreme")
@@ -25,7 +26,7 @@ def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.App
     app[websockets.MAX_BODY_BYTES] = max_body_bytes
     app.router.add_get("/ws/events", functools.partial(websockets.events, gateway))
     app.router.add_get("/ws/requests", functools.partial(websockets.requests, gateway))
-    app.router.add_route("*", "/auth", gateway.auth)
+    app.router.add_route("*", "/auth", AuthEndpoint(gateway).handle)
     app.router.add_route("*", "/hook/{name}", functools.partial(webhooks.hook, gateway))
     app.router.add_get("/healthz", gateway.healthz)
     app.router.add_get("/openapi.json", gateway.openapi)

@@ -4,9 +4,10 @@ Open by design; the hook's handler decides whom to serve."""
 from __future__ import annotations
 
 from aiohttp import web
+from monotreme.call import Call
 from monotreme.v1 import hub_pb2
 
-from monotreme_gateway.app import Gateway, call_of
+from monotreme_gateway.app import Gateway
 from monotreme_gateway.errors import GatewayError
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -29,6 +30,6 @@ async def hook(gateway: Gateway, request: web.Request) -> web.Response:
         body=body,
     )
     rpc = gateway.invoker.methods[_CALL_WEBHOOK]
-    answer = await gateway.invoker.unary(rpc, message, call_of(request))
+    answer = await gateway.invoker.unary(rpc, message, Call(peer=request.remote or ""))
     assert isinstance(answer, hub_pb2.CallWebhookResponse)
     return web.Response(status=answer.status, headers=dict(answer.headers), body=answer.body)

@@ -51,7 +51,7 @@ class Socket:
 
     def __init__(self, gateway: Gateway, request: web.Request) -> None:
         self.gateway = gateway
-        self.call: Call = call_of(request)
+        self.call = Call()
         self.ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=request.app[MAX_BODY_BYTES])
         self._lock = asyncio.Lock()
         self._request = request
@@ -61,6 +61,7 @@ class Socket:
         await self.ws.prepare(self._request)
         rpc = self.gateway.invoker.methods[_GET_CURRENT_USER]
         try:
+            self.call = call_of(self._request)  # refuses a session cookie from another origin
             await self.gateway.invoker.unary(rpc, auth_pb2.GetCurrentUserRequest(), self.call)
         except GatewayError as e:
             await self.refuse(e)

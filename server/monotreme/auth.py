@@ -1,4 +1,4 @@
-"""Who a caller is: passwords, JWTs, API tokens and the owner token.
+"""Who a caller is: passwords, JWTs, API tokens, browser sessions and the owner token.
 
 Passwords are argon2 hashes, checked off the event loop. API tokens are
 random, so a SHA-256 of the secret is enough at rest and keeps the per-call
@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -34,6 +35,7 @@ from monotreme.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
 )
@@ -104,6 +106,8 @@ class Auth:
         credentials = credentials.strip()
         if scheme.lower() == "bearer" and credentials:
             return self._bearer(credentials)
+        if scheme.lower() == "session" and credentials:
+            return self._session(credentials, call.metadata.get("x-csrf-token"))
         if scheme.lower() == "basic" and credentials:
             username, password = self._basic(credentials)
             user = await self.check_password(username, password, call.peer)
@@ -130,7 +134,8 @@ class Auth:
             raise Unauthenticated("the token's user no longer exists", reason="INVALID_TOKEN")
         return Principal(user.id, user.username, user.is_admin, "jwt", jti=claims["jti"])
 
-    def _api_token(self, secret: str) -> Principal:
+    def _token_row(self, secret: str) -> TokenRow:
+        """The live token (API, owner or session) with this secret."""
         row = self._store.token_by_secret_hash(_hash_secret(secret))
         if row is None:
             raise Unauthenticated("invalid or revoked token", reason="INVALID_TOKEN")
@@ -143,6 +148,22 @@ class Auth:
                 raise Unauthenticated("the owner token expired after going unused", reason="TOKEN_EXPIRED")
         if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
             self._store.touch_token(row.id, now)
+        return row
+
+    def _api_token(self, secret: str) -> Principal:
+        return self._principal(self._token_row(secret))
+
+    def _session(self, secret: str, csrf_token: str | None) -> Principal:
+        """A browser session's cookie, and its CSRF token when the request carries one
+        (the gateway insists on it for state-changing requests)."""
+        row = self._token_row(secret)
+        if row.kind != "session" or row.csrf_token is None:
+            raise Unauthenticated("invalid or expired session", reason="INVALID_SESSION")
+        if csrf_token is not None and not hmac.compare_digest(csrf_token, row.csrf_token):
+            raise PermissionDenied("invalid CSRF token", reason="INVALID_CSRF")
+        return self._principal(row)
+
+    def _principal(self, row: TokenRow) -> Principal:
         user = self._store.user(user_id=row.user_id)
         assert user is not None  # tokens are deleted with their user
         return Principal(user.id, user.username, user.is_admin, row.kind, token_id=row.id)
@@ -245,8 +266,24 @@ class Auth:
             ) from None
         return secret, token
 
+    def create_session(self, user: UserRow, remember: bool) -> tuple[str, TokenRow]:
+        """A browser session for the user: its secret (the cookie) and its row,
+        which holds its CSRF token. It lasts a year when remembered."""
+        days = 365.0 if remember else self._settings.jwt_expiry_days
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = self._store.add_token(
+            user.id,
+            f"session-{uuid.uuid4().hex[:12]}",
+            "session",
+            _hash_secret(secret),
+            time.time() + days * _DAY,
+            csrf_token=secrets.token_urlsafe(24),
+        )
+        return secret, row
+
     def tokens(self, principal: Principal) -> list[TokenRow]:
-        return self._store.tokens(principal.user_id)
+        """The user's API and owner tokens (sessions are not listed)."""
+        return [t for t in self._store.tokens(principal.user_id) if t.kind != "session"]
 
     def revoke_token(self, principal: Principal, token_id: int) -> None:
         """Revokes the caller's token (an admin: anyone's); live streams using it end."""

@@ -33,6 +33,15 @@ def token_message(token: TokenRow) -> auth_pb2.Token:
     )
 
 
+def session_message(row: TokenRow, secret: str) -> auth_pb2.Session:
+    return auth_pb2.Session(
+        user_id=row.user_id,
+        session_token=secret,
+        csrf_token=row.csrf_token or "",
+        expires_at=row.expires_at or 0.0,
+    )
+
+
 class AuthService:
     def __init__(self, hub: Hub) -> None:
         self._auth = hub.auth
@@ -41,8 +50,13 @@ class AuthService:
     @public
     async def Register(self, request: auth_pb2.RegisterRequest, call: Call) -> auth_pb2.RegisterResponse:
         # The first user registers freely; after that, only an admin may add users.
-        if self._auth.has_users() and not (await self._auth.authenticate(call)).is_admin:
-            raise PermissionDenied("only an admin may register users", reason="ADMIN_REQUIRED")
+        if self._auth.has_users():
+            if "authorization" not in call.metadata:
+                raise PermissionDenied(
+                    "registration is closed: an admin adds users", reason="REGISTRATION_DISABLED"
+                )
+            if not (await self._auth.authenticate(call)).is_admin:
+                raise PermissionDenied("only an admin may register users", reason="ADMIN_REQUIRED")
         user = await self._auth.add_user(request.username, request.password, request.is_admin)
         return auth_pb2.RegisterResponse(user=user_message(user))
 
@@ -52,12 +66,24 @@ class AuthService:
         token, expires_at = self._auth.issue_jwt(user, request.expiry_days)
         return auth_pb2.LoginResponse(token=token, expires_at=expires_at)
 
+    @public
+    async def CreateSession(
+        self, request: auth_pb2.CreateSessionRequest, call: Call
+    ) -> auth_pb2.CreateSessionResponse:
+        user = await self._auth.check_password(request.username, request.password, call.peer)
+        secret, row = self._auth.create_session(user, request.remember)
+        return auth_pb2.CreateSessionResponse(session=session_message(row, secret))
+
     async def GetCurrentUser(
         self, request: auth_pb2.GetCurrentUserRequest, call: Call
     ) -> auth_pb2.GetCurrentUserResponse:
         user = self._store.user(user_id=call.user.user_id)
         assert user is not None  # it authenticated a moment ago
-        return auth_pb2.GetCurrentUserResponse(user=user_message(user))
+        answer = auth_pb2.GetCurrentUserResponse(user=user_message(user))
+        if call.user.kind == "session" and (row := self._store.token(call.user.token_id or 0)):
+            # The session's own secret: the caller sent it.
+            answer.session.CopyFrom(session_message(row, call.metadata["authorization"].split(" ", 1)[1]))
+        return answer
 
     async def CreateToken(
         self, request: auth_pb2.CreateTokenRequest, call: Call
@@ -77,7 +103,7 @@ class AuthService:
             self._auth.revoke_secret(call.user, request.token)
         else:
             self._auth.revoke_token(call.user, request.id)
-        return auth_pb2.RevokeTokenResponse()
+        return auth_pb2.RevokeTokenResponse(status="ok")
 
     async def GetOwnerToken(
         self, request: auth_pb2.GetOwnerTokenRequest, call: Call

@@ -38,7 +38,11 @@ CREATE TABLE tokens (
 CREATE TABLE revoked_jwts (jti TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE TABLE variables (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
 """
-_VERSION = 1
+# Schema changes since the first version, by the version they bring the file to.
+_MIGRATIONS = {
+    2: "ALTER TABLE tokens ADD COLUMN csrf_token TEXT;",  # browser sessions
+}
+_VERSION = max(_MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,13 @@ class TokenRow:
     created_at: float
     expires_at: float | None
     last_used_at: float | None
+    # Sessions only: what state-changing requests made with the cookie must send.
+    csrf_token: str | None
 
 
-_TOKEN_COLUMNS = "t.id, t.user_id, u.username, t.name, t.kind, t.created_at, t.expires_at, t.last_used_at"
+_TOKEN_COLUMNS = (
+    "t.id, t.user_id, u.username, t.name, t.kind, t.created_at, t.expires_at, t.last_used_at, t.csrf_token"
+)
 
 
 class Store:
@@ -74,10 +82,12 @@ class Store:
         self._lock = threading.Lock()
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
             self._db.execute(f"PRAGMA {pragma}")
-        if self._db.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
-            with self._lock, self._db:
-                self._db.execute("BEGIN")
-                self._db.executescript(f"{_SCHEMA} PRAGMA user_version = {_VERSION};")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version < _VERSION:
+            steps = [] if version else [_SCHEMA]
+            steps += [sql for number, sql in sorted(_MIGRATIONS.items()) if number > max(version, 1)]
+            with self._lock:  # one transaction: a crash leaves the file as it was
+                self._db.executescript(f"BEGIN; {''.join(steps)} PRAGMA user_version = {_VERSION}; COMMIT;")
         for suffix in ("-wal", "-shm"):
             sidecar = Path(f"{path}{suffix}")
             if sidecar.exists():
@@ -125,18 +135,25 @@ class Store:
     # Tokens
 
     def add_token(
-        self, user_id: int, name: str, kind: str, secret_hash: str, expires_at: float | None
+        self,
+        user_id: int,
+        name: str,
+        kind: str,
+        secret_hash: str,
+        expires_at: float | None,
+        csrf_token: str | None = None,
     ) -> TokenRow:
         """Raises sqlite3.IntegrityError when the user has a token of that name."""
         cursor = self._write(
-            "INSERT INTO tokens (user_id, name, kind, secret_hash, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (user_id, name, kind, secret_hash, created_at, expires_at, csrf_token)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             user_id,
             name,
             kind,
             secret_hash,
             time.time(),
             expires_at,
+            csrf_token,
         )
         token = self.token(int(cursor.lastrowid or 0))
         assert token is not None

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17monotreme/v1/auth.proto\x12\x0cmonotreme.v1\x1a\x1cgoogle/api/annotations.proto\"i\n\x04User\x12\x13\n\x02id\x18\x01 \x01(\x05R\x07user_id\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x1a\n\x08is_admin\x18\x03 \x01(\x08R\x08is_admin\x12\x1e\n\ncreated_at\x18\x04 \x01(\x01R\ncreated_at\"\xa5\x01\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08username\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1e\n\ncreated_at\x18\x05 \x01(\x01R\ncreated_at\x12\x1e\n\nexpires_at\x18\x06 \x01(\x01R\nexpires_at\x12\"\n\x0clast_used_at\x18\x07 \x01(\x01R\x0clast_used_at\"Q\n\x0fRegisterRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x1a\n\x08is_admin\x18\x03 \x01(\x08R\x08is_admin\"4\n\x10RegisterResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.monotreme.v1.User\"T\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12 \n\x0b\x65xpiry_days\x18\x03 \x01(\x01R\x0b\x65xpiry_days\">\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1e\n\nexpires_at\x18\x02 \x01(\x01R\nexpires_at\"\x17\n\x15GetCurrentUserRequest\":\n\x16GetCurrentUserResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.monotreme.v1.User\"D\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x0b\x65xpiry_days\x18\x02 \x01(\x01R\x0b\x65xpiry_days\"G\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12!\n\x04info\x18\x02 \x01(\x0b\x32\x13.monotreme.v1.Token\"\x13\n\x11ListTokensRequest\"9\n\x12ListTokensResponse\x12#\n\x06tokens\x18\x01 \x03(\x0b\x32\x13.monotreme.v1.Token\"/\n\x12RevokeTokenRequest\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05token\x18\x02 \x01(\t\"\x15\n\x13RevokeTokenResponse\"\x16\n\x14GetOwnerTokenRequest\"I\n\x15GetOwnerTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12!\n\x04info\x18\x02 \x01(\x0b\x32\x13.monotreme.v1.Token2\x9f\x06\n\x0b\x41uthService\x12\x63\n\x08Register\x12\x1d.monotreme.v1.RegisterRequest\x1a\x1e.monotreme.v1.RegisterResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/users:\x01*\x12Z\n\x05Login\x12\x1a.monotreme.v1.LoginRequest\x1a\x1b.monotreme.v1.LoginResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/login:\x01*\x12o\n\x0eGetCurrentUser\x12#.monotreme.v1.GetCurrentUserRequest\x1a$.monotreme.v1.GetCurrentUserResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/api/v1/me\x12m\n\x0b\x43reateToken\x12 .monotreme.v1.CreateTokenRequest\x1a!.monotreme.v1.CreateTokenResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/tokens:\x01*\x12g\n\nListTokens\x12\x1f.monotreme.v1.ListTokensRequest\x1a .monotreme.v1.ListTokensResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/tokens\x12\x8b\x01\n\x0bRevokeToken\x12 .monotreme.v1.RevokeTokenRequest\x1a!.monotreme.v1.RevokeTokenResponse\"7\x82\xd3\xe4\x93\x02\x31*\x13/api/v1/tokens/{id}Z\x1a\"\x15/api/v1/tokens:revoke:\x01*\x12x\n\rGetOwnerToken\x12\".monotreme.v1.GetOwnerTokenRequest\x1a#.monotreme.v1.GetOwnerTokenResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/owner-token:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17monotreme/v1/auth.proto\x12\x0cmonotreme.v1\x1a\x1cgoogle/api/annotations.proto\"i\n\x04User\x12\x13\n\x02id\x18\x01 \x01(\x05R\x07user_id\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x1a\n\x08is_admin\x18\x03 \x01(\x08R\x08is_admin\x12\x1e\n\ncreated_at\x18\x04 \x01(\x01R\ncreated_at\"\xa5\x01\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08username\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1e\n\ncreated_at\x18\x05 \x01(\x01R\ncreated_at\x12\x1e\n\nexpires_at\x18\x06 \x01(\x01R\nexpires_at\x12\"\n\x0clast_used_at\x18\x07 \x01(\x01R\x0clast_used_at\"Q\n\x0fRegisterRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x1a\n\x08is_admin\x18\x03 \x01(\x08R\x08is_admin\"4\n\x10RegisterResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.monotreme.v1.User\"T\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12 \n\x0b\x65xpiry_days\x18\x03 \x01(\x01R\x0b\x65xpiry_days\">\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1e\n\nexpires_at\x18\x02 \x01(\x01R\nexpires_at\"L\n\x14\x43reateSessionRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x10\n\x08remember\x18\x03 \x01(\x08\"\x89\x01\n\x07Session\x12\x18\n\x07user_id\x18\x01 \x01(\x05R\x07user_id\x12$\n\rsession_token\x18\x02 \x01(\tR\rsession_token\x12\x1e\n\ncsrf_token\x18\x03 \x01(\tR\ncsrf_token\x12\x1e\n\nexpires_at\x18\x04 \x01(\x01R\nexpires_at\"?\n\x15\x43reateSessionResponse\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.monotreme.v1.Session\"\x17\n\x15GetCurrentUserRequest\"b\n\x16GetCurrentUserResponse\x12 \n\x04user\x18\x01 \x01(\x0b\x32\x12.monotreme.v1.User\x12&\n\x07session\x18\x02 \x01(\x0b\x32\x15.monotreme.v1.Session\"D\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x0b\x65xpiry_days\x18\x02 \x01(\x01R\x0b\x65xpiry_days\"G\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12!\n\x04info\x18\x02 \x01(\x0b\x32\x13.monotreme.v1.Token\"\x13\n\x11ListTokensRequest\"9\n\x12ListTokensResponse\x12#\n\x06tokens\x18\x01 \x03(\x0b\x32\x13.monotreme.v1.Token\"9\n\x12RevokeTokenRequest\x12\x14\n\x02id\x18\x01 \x01(\x05R\x08token_id\x12\r\n\x05token\x18\x02 \x01(\t\"%\n\x13RevokeTokenResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\"\x16\n\x14GetOwnerTokenRequest\"I\n\x15GetOwnerTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12!\n\x04info\x18\x02 \x01(\x0b\x32\x13.monotreme.v1.Token2\xaf\x07\n\x0b\x41uthService\x12\x63\n\x08Register\x12\x1d.monotreme.v1.RegisterRequest\x1a\x1e.monotreme.v1.RegisterResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/users:\x01*\x12Z\n\x05Login\x12\x1a.monotreme.v1.LoginRequest\x1a\x1b.monotreme.v1.LoginResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/v1/login:\x01*\x12u\n\rCreateSession\x12\".monotreme.v1.CreateSessionRequest\x1a#.monotreme.v1.CreateSessionResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/sessions:\x01*\x12o\n\x0eGetCurrentUser\x12#.monotreme.v1.GetCurrentUserRequest\x1a$.monotreme.v1.GetCurrentUserResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/api/v1/me\x12m\n\x0b\x43reateToken\x12 .monotreme.v1.CreateTokenRequest\x1a!.monotreme.v1.CreateTokenResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/tokens:\x01*\x12r\n\nListTokens\x12\x1f.monotreme.v1.ListTokensRequest\x1a .monotreme.v1.ListTokensResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x0e/api/v1/tokensZ\t\x12\x07/tokens\x12\x99\x01\n\x0bRevokeToken\x12 .monotreme.v1.RevokeTokenRequest\x1a!.monotreme.v1.RevokeTokenResponse\"E\x82\xd3\xe4\x93\x02?*\x13/api/v1/tokens/{id}Z\x1a\"\x15/api/v1/tokens:revoke:\x01*Z\x0c*\x07/tokens:\x01*\x12x\n\rGetOwnerToken\x12\".monotreme.v1.GetOwnerTokenRequest\x1a#.monotreme.v1.GetOwnerTokenResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/owner-token:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +36,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['Register']._serialized_options = b'\202\323\344\223\002\022\"\r/api/v1/users:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['Login']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\022\"\r/api/v1/login:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['CreateSession']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['CreateSession']._serialized_options = b'\202\323\344\223\002\025\"\020/api/v1/sessions:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['GetCurrentUser']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['GetCurrentUser']._serialized_options = b'\202\323\344\223\002\014\022\n/api/v1/me'
   _globals['_AUTHSERVICE'].methods_by_name['CreateToken']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['CreateToken']._serialized_options = b'\202\323\344\223\002\023\"\016/api/v1/tokens:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['ListTokens']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['ListTokens']._serialized_options = b'\202\323\344\223\002\020\022\016/api/v1/tokens'
+  _globals['_AUTHSERVICE'].methods_by_name['ListTokens']._serialized_options = b'\202\323\344\223\002\033\022\016/api/v1/tokensZ\t\022\007/tokens'
   _globals['_AUTHSERVICE'].methods_by_name['RevokeToken']._loaded_options = None
-  _globals['_AUTHSERVICE'].methods_by_name['RevokeToken']._serialized_options = b'\202\323\344\223\0021*\023/api/v1/tokens/{id}Z\032\"\025/api/v1/tokens:revoke:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeToken']._serialized_options = b'\202\323\344\223\002?*\023/api/v1/tokens/{id}Z\032\"\025/api/v1/tokens:revoke:\001*Z\014*\007/tokens:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['GetOwnerToken']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['GetOwnerToken']._serialized_options = b'\202\323\344\223\002\030\"\023/api/v1/owner-token:\001*'
   _globals['_USER']._serialized_start=71
@@ -58,26 +60,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGINREQUEST']._serialized_end=567
   _globals['_LOGINRESPONSE']._serialized_start=569
   _globals['_LOGINRESPONSE']._serialized_end=631
-  _globals['_GETCURRENTUSERREQUEST']._serialized_start=633
-  _globals['_GETCURRENTUSERREQUEST']._serialized_end=656
-  _globals['_GETCURRENTUSERRESPONSE']._serialized_start=658
-  _globals['_GETCURRENTUSERRESPONSE']._serialized_end=716
-  _globals['_CREATETOKENREQUEST']._serialized_start=718
-  _globals['_CREATETOKENREQUEST']._serialized_end=786
-  _globals['_CREATETOKENRESPONSE']._serialized_start=788
-  _globals['_CREATETOKENRESPONSE']._serialized_end=859
-  _globals['_LISTTOKENSREQUEST']._serialized_start=861
-  _globals['_LISTTOKENSREQUEST']._serialized_end=880
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=882
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=939
-  _globals['_REVOKETOKENREQUEST']._serialized_start=941
-  _globals['_REVOKETOKENREQUEST']._serialized_end=988
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=990
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=1011
-  _globals['_GETOWNERTOKENREQUEST']._serialized_start=1013
-  _globals['_GETOWNERTOKENREQUEST']._serialized_end=1035
-  _globals['_GETOWNERTOKENRESPONSE']._serialized_start=1037
-  _globals['_GETOWNERTOKENRESPONSE']._serialized_end=1110
-  _globals['_AUTHSERVICE']._serialized_start=1113
-  _globals['_AUTHSERVICE']._serialized_end=1912
+  _globals['_CREATESESSIONREQUEST']._serialized_start=633
+  _globals['_CREATESESSIONREQUEST']._serialized_end=709
+  _globals['_SESSION']._serialized_start=712
+  _globals['_SESSION']._serialized_end=849
+  _globals['_CREATESESSIONRESPONSE']._serialized_start=851
+  _globals['_CREATESESSIONRESPONSE']._serialized_end=914
+  _globals['_GETCURRENTUSERREQUEST']._serialized_start=916
+  _globals['_GETCURRENTUSERREQUEST']._serialized_end=939
+  _globals['_GETCURRENTUSERRESPONSE']._serialized_start=941
+  _globals['_GETCURRENTUSERRESPONSE']._serialized_end=1039
+  _globals['_CREATETOKENREQUEST']._serialized_start=1041
+  _globals['_CREATETOKENREQUEST']._serialized_end=1109
+  _globals['_CREATETOKENRESPONSE']._serialized_start=1111
+  _globals['_CREATETOKENRESPONSE']._serialized_end=1182
+  _globals['_LISTTOKENSREQUEST']._serialized_start=1184
+  _globals['_LISTTOKENSREQUEST']._serialized_end=1203
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=1205
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=1262
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1264
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1321
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=1323
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1360
+  _globals['_GETOWNERTOKENREQUEST']._serialized_start=1362
+  _globals['_GETOWNERTOKENREQUEST']._serialized_end=1384
+  _globals['_GETOWNERTOKENRESPONSE']._serialized_start=1386
+  _globals['_GETOWNERTOKENRESPONSE']._serialized_end=1459
+  _globals['_AUTHSERVICE']._serialized_start=1462
+  _globals['_AUTHSERVICE']._serialized_end=2405
 # @@protoc_insertion_point(module_scope)

@@ -48,6 +48,11 @@ class AuthServiceStub:
                 request_serializer=monotreme_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
                 response_deserializer=monotreme_dot_v1_dot_auth__pb2.LoginResponse.FromString,
                 _registered_method=True)
+        self.CreateSession = channel.unary_unary(
+                '/monotreme.v1.AuthService/CreateSession',
+                request_serializer=monotreme_dot_v1_dot_auth__pb2.CreateSessionRequest.SerializeToString,
+                response_deserializer=monotreme_dot_v1_dot_auth__pb2.CreateSessionResponse.FromString,
+                _registered_method=True)
         self.GetCurrentUser = channel.unary_unary(
                 '/monotreme.v1.AuthService/GetCurrentUser',
                 request_serializer=monotreme_dot_v1_dot_auth__pb2.GetCurrentUserRequest.SerializeToString,
@@ -92,6 +97,16 @@ class AuthServiceServicer:
 
     def Login(self, request, context):
         """Checks a user's password and answers a signed JWT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSession(self, request, context):
+        """Checks a user's password and starts a browser session: its token (the
+        `session_token` cookie) and the CSRF token every state-changing request
+        made with that cookie must carry as `X-CSRF-Token`. Sessions are stored
+        server-side and end with RevokeToken, like any token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +162,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.Login,
                     request_deserializer=monotreme_dot_v1_dot_auth__pb2.LoginRequest.FromString,
                     response_serializer=monotreme_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString,
+            ),
+            'CreateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSession,
+                    request_deserializer=monotreme_dot_v1_dot_auth__pb2.CreateSessionRequest.FromString,
+                    response_serializer=monotreme_dot_v1_dot_auth__pb2.CreateSessionResponse.SerializeToString,
             ),
             'GetCurrentUser': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCurrentUser,
@@ -232,6 +252,33 @@ class AuthService:
             '/monotreme.v1.AuthService/Login',
             monotreme_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
             monotreme_dot_v1_dot_auth__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monotreme.v1.AuthService/CreateSession',
+            monotreme_dot_v1_dot_auth__pb2.CreateSessionRequest.SerializeToString,
+            monotreme_dot_v1_dot_auth__pb2.CreateSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

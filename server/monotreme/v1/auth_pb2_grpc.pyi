@@ -43,6 +43,12 @@ class AuthServiceStub:
     """
     Login: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.LoginResponse]
     """Checks a user's password and answers a signed JWT."""
+    CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]
+    """Checks a user's password and starts a browser session: its token (the
+    `session_token` cookie) and the CSRF token every state-changing request
+    made with that cookie must carry as `X-CSRF-Token`. Sessions are stored
+    server-side and end with RevokeToken, like any token.
+    """
     GetCurrentUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetCurrentUserRequest, _auth_pb2.GetCurrentUserResponse]
     """Tells who the caller is."""
     CreateToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateTokenRequest, _auth_pb2.CreateTokenResponse]
@@ -74,6 +80,12 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     Login: _aio.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.LoginResponse]  # type: ignore[assignment]
     """Checks a user's password and answers a signed JWT."""
+    CreateSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]  # type: ignore[assignment]
+    """Checks a user's password and starts a browser session: its token (the
+    `session_token` cookie) and the CSRF token every state-changing request
+    made with that cookie must carry as `X-CSRF-Token`. Sessions are stored
+    server-side and end with RevokeToken, like any token.
+    """
     GetCurrentUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetCurrentUserRequest, _auth_pb2.GetCurrentUserResponse]  # type: ignore[assignment]
     """Tells who the caller is."""
     CreateToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateTokenRequest, _auth_pb2.CreateTokenResponse]  # type: ignore[assignment]
@@ -114,6 +126,18 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.LoginResponse, _abc.Awaitable[_auth_pb2.LoginResponse]]:
         """Checks a user's password and answers a signed JWT."""
+
+    @_abc_1.abstractmethod
+    def CreateSession(
+        self,
+        request: _auth_pb2.CreateSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateSessionResponse, _abc.Awaitable[_auth_pb2.CreateSessionResponse]]:
+        """Checks a user's password and starts a browser session: its token (the
+        `session_token` cookie) and the CSRF token every state-changing request
+        made with that cookie must carry as `X-CSRF-Token`. Sessions are stored
+        server-side and end with RevokeToken, like any token.
+        """
 
     @_abc_1.abstractmethod
     def GetCurrentUser(
