@@ -88,6 +88,27 @@ async def test_bad_credentials_close_the_socket_with_1008(
     assert (message.data, message.extra) == (1008, "invalid or revoked token")
 
 
+async def test_basic_credentials_open_a_request_socket(
+    ws_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    for password, expected in ((admin.password, "response"), ("wrong password", None)):
+        basic = aiohttp.encode_basic_auth(admin.username, password)
+        async with http.ws_connect(f"{ws_url}/ws/requests", headers={"Authorization": basic}) as ws:
+            if expected is None:
+                closed = await ws.receive(timeout=10)
+                assert (closed.type, closed.data, closed.extra) == (
+                    WSMsgType.CLOSE,
+                    1008,
+                    "Invalid credentials",
+                )
+                continue
+            await ws.send_str(
+                json.dumps({"type": "request", "id": "1", "action": "utils.echo", "args": {"a": 1}})
+            )
+            reply = await receive_json(ws)
+        assert (reply["type"], reply["id"], reply["response"]["output"]) == (expected, "1", {"a": 1})
+
+
 async def test_revoking_the_token_closes_the_event_socket(
     ws_url: str, server: Server, http: aiohttp.ClientSession, admin: Credentials
 ) -> None:

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from monotreme.call import Call
+from monotreme.plugins.schema import json_numbers
 from monotreme.v1 import hub_pb2
 
 from monotreme_gateway import openapi
@@ -136,12 +137,11 @@ def _in_field_order(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
             continue
         value = data[field.json_name]
         nested = field.message_type
-        # Well-known types (Struct, Value...) and maps are free-form JSON.
-        if (
-            nested is not None
-            and nested.file.package != "google.protobuf"
-            and not nested.GetOptions().map_entry
-        ):
+        # Well-known types (Struct, Value...) and maps are free-form JSON,
+        # whose numbers protobuf holds as doubles.
+        if nested is not None and nested.file.package == "google.protobuf":
+            value = json_numbers(value)
+        elif nested is not None and not nested.GetOptions().map_entry:
             value = (
                 [_in_field_order(nested, v) for v in value]
                 if field.is_repeated

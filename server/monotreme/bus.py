@@ -22,11 +22,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from google.protobuf import json_format
-
 from monotreme import filters
 from monotreme.errors import InvalidArgument
 from monotreme.events import canonical_type, short_name
+from monotreme.plugins.schema import from_struct
 from monotreme.v1 import hub_pb2
 
 
@@ -109,7 +108,7 @@ class EventBus:
                 continue
             if subscription.args:
                 if args is None:  # converted once, and only when someone filters on args
-                    args = json_format.MessageToDict(published.args)
+                    args = from_struct(published.args)
                 if not filters.matches(subscription.args, args):
                     continue
             subscription.offer(published)
@@ -127,7 +126,7 @@ class EventBus:
         self, request: hub_pb2.StreamEventsRequest, queue_size: int | None = None
     ) -> AsyncIterator[Subscription]:
         """A subscription for the request's filters, removed when the block ends."""
-        args = json_format.MessageToDict(request.args)
+        args = from_struct(request.args)
         try:
             filters.check(args, "args")
         except ValueError as e:

@@ -2,13 +2,16 @@
 
 Top-level keys: `server`, `auth`, `events`, `webhooks` (the sections below), `scripts_dir`,
 Platypush-style `procedure.NAME` and `event.hook.NAME` entries, and any other
-key names a plugin whose settings it holds (`shell: {enabled: true}`).
+key names a plugin whose settings it holds (`shell: {enabled: true}`). From a
+Platypush config, `backend.http`'s `port` and `bind_address` are read as the
+server's; other `backend.*` sections are ignored with a warning.
 Mistakes are reported as `ConfigError` naming the file, the key and the reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
 import types
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -141,7 +146,11 @@ def _build(raw: dict[str, Any], source: Path | None, overrides: dict[str, Any]) 
         if not isinstance(values, dict):
             raise ConfigError(source, name, "must be a mapping")
         if name == "server":
-            values = {**values, **{k: v for k, v in overrides.items() if k != "data_dir" and v is not None}}
+            values = {
+                **_from_platypush_http(raw.get("backend.http"), source),
+                **values,
+                **{k: v for k, v in overrides.items() if k != "data_dir" and v is not None},
+            }
         sections[name] = _section(kind, values, source, name)
     plugins: dict[str, dict[str, Any]] = {}
     procedures: dict[str, Any] = {}
@@ -149,7 +158,10 @@ def _build(raw: dict[str, Any], source: Path | None, overrides: dict[str, Any]) 
     for key, value in raw.items():
         if key in _SECTIONS or key in ("data_dir", "scripts_dir"):
             continue
-        if key.startswith("procedure."):
+        if key.startswith("backend."):
+            if key != "backend.http":
+                log.warning("%s: %s: ignored (Monotreme's doors are built in)", source, key)
+        elif key.startswith("procedure."):
             procedures[key] = value
         elif key.startswith("event.hook."):
             hooks[key] = value
@@ -172,6 +184,19 @@ def _build(raw: dict[str, Any], source: Path | None, overrides: dict[str, Any]) 
         source=source,
         **sections,
     )
+
+
+def _from_platypush_http(section: Any, source: Path | None) -> dict[str, Any]:
+    """A Platypush config's `backend.http: {port, bind_address}` as server settings."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(source, "backend.http", "must be a mapping")
+    names = {"port": "http_port", "bind_address": "host"}
+    ignored = sorted(set(section) - set(names))
+    if ignored:
+        log.warning("%s: backend.http: ignored %s", source, ", ".join(ignored))
+    return {names[key]: value for key, value in section.items() if key in names}
 
 
 def _section(kind: type[Any], values: dict[str, Any], source: Path | None, name: str) -> Any:

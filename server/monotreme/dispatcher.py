@@ -10,12 +10,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
-
 from monotreme.call import Call
 from monotreme.errors import DeadlineExceeded
 from monotreme.plugins.registry import ActionRegistry
-from monotreme.plugins.schema import ActionSpec, to_value
+from monotreme.plugins.schema import ActionSpec, from_struct, to_value
 from monotreme.procedures import StepError
 from monotreme.templates import from_json
 from monotreme.v1 import hub_pb2
@@ -90,7 +88,7 @@ class Dispatcher:
     async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
         """The response envelope; an action that raises fills `errors` instead of failing the call."""
         spec = self._actions.resolve(request.action)
-        bound = spec.bind(json_format.MessageToDict(request.args))
+        bound = spec.bind(from_struct(request.args))
         errors: list[str] = []
         try:
             output, errors = _with_errors(await self._run(spec, bound, call))

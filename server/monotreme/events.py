@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from google.protobuf import json_format
-
-from monotreme.plugins.schema import to_jsonable
+from monotreme.plugins.schema import from_struct, to_jsonable
 from monotreme.v1 import hub_pb2
 
 PLATYPUSH_PREFIX = "platypush.message.event."
@@ -102,7 +100,7 @@ class Event:
     @classmethod
     def from_message(cls, message: hub_pb2.Event) -> Event:
         """The instance of the class for the message's type (Event when none is known)."""
-        args = json_format.MessageToDict(message.args)
+        args = from_struct(message.args)
         event = cls._classes.get(canonical_type(str(args.get("type", ""))), Event)(**args)
         event.id, event.origin, event.timestamp = message.id, message.origin, message.timestamp
         return event

@@ -17,11 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import json_format
-
 from monotreme import filters
 from monotreme.dispatcher import Dispatcher
 from monotreme.events import Event, WebhookEvent, canonical_type, short_name, type_matches
+from monotreme.plugins.schema import from_struct
 from monotreme.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
 from monotreme.threads import in_own_thread
 from monotreme.v1 import hub_pb2
@@ -149,7 +148,7 @@ class HookRunner:
             if outcome is not None:
                 outcome.finished()
             return
-        args = json_format.MessageToDict(message.args)
+        args = from_struct(message.args)
         event_type = canonical_type(str(args.get("type", "")))
         matching = [hook for hook in self.hooks if hook.matches(event_type, args)]
         if len(self._tasks) + len(matching) > MAX_PENDING:

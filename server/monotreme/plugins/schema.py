@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from monotreme.errors import InvalidArgument
 from monotreme.v1 import hub_pb2
@@ -200,6 +200,29 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "value") and hasattr(type(value), "__members__"):  # Enum
         return to_jsonable(value.value)
     return str(value)
+
+
+# Integers up to this size survive a trip through a double unchanged.
+_EXACT_INTEGERS = 2**53
+
+
+def json_numbers(value: Any) -> Any:
+    """JSON data read from a Struct or Value, whose numbers are all doubles,
+    with the integral ones back as integers: an event's `level: 4` must read
+    `4` in a template or a client's JSON, not `4.0`."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < _EXACT_INTEGERS else value
+    if isinstance(value, dict):
+        return {key: json_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_numbers(item) for item in value]
+    return value
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as a dict, integers as integers."""
+    result: dict[str, Any] = json_numbers(json_format.MessageToDict(struct))
+    return result
 
 
 def to_value(value: Any) -> struct_pb2.Value:
