@@ -57,17 +57,22 @@ def call_of(request: web.Request) -> Call:
     return Call(metadata=metadata, peer=request.remote or "")
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The request's body; 413 over the size limit."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
+        raise GatewayError(413, "PAYLOAD_TOO_LARGE", f"the body is over the limit of {limit} bytes") from None
+
+
 async def json_body(request: web.Request) -> Any:
     """The request's JSON body ({} when empty); 413, 415 or 400 otherwise."""
     if request.content_type not in ("application/json", "application/octet-stream", "") and not (
         request.content_type.endswith("+json")
     ):
         raise GatewayError(415, "UNSUPPORTED_MEDIA_TYPE", f"send JSON, not {request.content_type}")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.client_max_size
-        raise GatewayError(413, "PAYLOAD_TOO_LARGE", f"the body is over the limit of {limit} bytes") from None
+    raw = await read_body(request)
     if not raw.strip():
         return {}
     try:

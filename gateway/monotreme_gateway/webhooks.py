@@ -7,7 +7,7 @@ from aiohttp import web
 from monotreme.call import Call
 from monotreme.v1 import hub_pb2
 
-from monotreme_gateway.app import Gateway
+from monotreme_gateway.app import Gateway, read_body
 from monotreme_gateway.errors import GatewayError
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -17,11 +17,7 @@ _CALL_WEBHOOK = "/monotreme.v1.HubService/CallWebhook"
 async def hook(gateway: Gateway, request: web.Request) -> web.Response:
     if request.method not in METHODS:
         raise GatewayError(405, "METHOD_NOT_ALLOWED", f"use {', '.join(METHODS)} for a web hook")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.client_max_size
-        raise GatewayError(413, "PAYLOAD_TOO_LARGE", f"the body is over the limit of {limit} bytes") from None
+    body = await read_body(request)
     message = hub_pb2.CallWebhookRequest(
         hook=request.match_info["name"],
         method=request.method,
