@@ -21,6 +21,8 @@ from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 from tests.conftest import ADMIN_PASSWORD, Credentials
 
+MakeServer = Callable[..., Awaitable[Server]]
+
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
@@ -240,30 +242,34 @@ async def test_users_cannot_see_or_revoke_each_others_tokens(
 
 
 async def test_owner_token_expires_after_two_weeks_unused(
-    server: Server, auth_stub: auth_pb2_grpc.AuthServiceStub, admin: Credentials
+    server: Server, auth_stub: auth_pb2_grpc.AuthServiceStub, admin: Credentials, make_server: MakeServer
 ) -> None:
     owner = await auth_stub.GetOwnerToken(auth_pb2.GetOwnerTokenRequest(), metadata=admin.metadata)
     assert (owner.info.kind, owner.info.expires_at) == ("owner", 0.0)
     me = await auth_stub.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(owner.token))
     assert me.user.username == "admin"
+
+    async def idle_for(days: float) -> auth_pb2.GetCurrentUserResponse:
+        """The token's last use moved back in the file; a server started afresh reads it."""
+        with sqlite3.connect(server.config.data_dir / "monotreme.db") as db:
+            idle_since = time.time() - days * 86400
+            db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (idle_since, owner.info.id))
+        later = await make_server(data_dir=server.config.data_dir)
+        async with grpc.aio.insecure_channel(later.grpc_target) as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            request = auth_pb2.GetCurrentUserRequest()
+            answer: auth_pb2.GetCurrentUserResponse = await stub.GetCurrentUser(
+                request, metadata=bearer(owner.token)
+            )
+            return answer
+
     # Thirteen days idle: still good, and using it restarts the clock.
-    db = sqlite3.connect(server.config.data_dir / "monotreme.db")
-    with db:
-        db.execute(
-            "UPDATE tokens SET last_used_at = ? WHERE id = ?", (time.time() - 13 * 86400, owner.info.id)
-        )
-    await auth_stub.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(owner.token))
-    (last_used,) = db.execute("SELECT last_used_at FROM tokens WHERE id = ?", (owner.info.id,)).fetchone()
+    assert (await idle_for(13)).user.username == "admin"
+    with sqlite3.connect(server.config.data_dir / "monotreme.db") as db:
+        (last_used,) = db.execute("SELECT last_used_at FROM tokens WHERE id = ?", (owner.info.id,)).fetchone()
     assert last_used == pytest.approx(time.time(), abs=5)
     # Fifteen days idle: expired.
-    with db:
-        db.execute(
-            "UPDATE tokens SET last_used_at = ? WHERE id = ?", (time.time() - 15 * 86400, owner.info.id)
-        )
-    db.close()
-    error = await refused(
-        auth_stub.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=bearer(owner.token))
-    )
+    error = await refused(idle_for(15))
     assert (error.code(), error.details()) == (
         grpc.StatusCode.UNAUTHENTICATED,
         "the owner token expired after going unused",

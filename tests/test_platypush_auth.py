@@ -85,7 +85,7 @@ async def test_the_platypush_auth_flow(gateway_url: str, browser: aiohttp.Client
     async with browser.post(f"{url}/execute", json=EXECUTE, headers=headers) as r:
         assert (await answer(r))[1]["error"] == "CROSS_ORIGIN"
     async with browser.post(f"{url}/execute", json=EXECUTE, headers={"X-CSRF-Token": csrf}) as r:
-        assert '"response": {"output": {"hi": 1}, "errors": []}' in await r.text()  # 1, not 1.0
+        assert '"response":{"output":{"hi":1},"errors":[]}' in await r.text()  # 1, not 1.0
 
     async with aiohttp.ClientSession() as client:  # no cookies from here on
         # A token by credentials (the seed's curl), named or not; names are unique.

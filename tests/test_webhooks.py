@@ -75,13 +75,13 @@ async def test_without_a_handler_answers_the_event_as_platypush_does(gateway_url
 async def test_every_method_platypush_accepts(gateway_url: str, method: str) -> None:
     status, _, body = await call(f"{gateway_url}/hook/dict", method)
     assert status == 200
-    assert b'"method": "%s"' % method.encode() in body
+    assert b'"method":"%s"' % method.encode() in body
 
 
 async def test_other_methods_are_refused(gateway_url: str) -> None:
     status, _, body = await call(f"{gateway_url}/hook/dict", "TRACE")
     assert status == 405
-    assert b'"error": "METHOD_NOT_ALLOWED"' in body
+    assert b'"error":"METHOD_NOT_ALLOWED"' in body
 
 
 @pytest.mark.parametrize(
@@ -102,9 +102,9 @@ async def test_the_body_becomes_data(gateway_url: str, kwargs: dict[str, Any], d
 @pytest.mark.parametrize(
     ("hook", "status", "content_type", "body", "header"),
     [
-        ("list", 200, "application/json", b"[1, 2, 3]", None),
+        ("list", 200, "application/json", b"[1,2,3]", None),
         ("text", 200, "text/plain; charset=utf-8", b"plain words", None),
-        ("created", 201, "application/json", b'{"created": true}', None),
+        ("created", 201, "application/json", b'{"created":true}', None),
         ("teapot", 418, "text/plain; charset=utf-8", b"short and stout", ("X-Brewed", "yes")),
         ("sent", 202, "text/plain; charset=utf-8", b"sent early", None),
     ],
@@ -186,14 +186,14 @@ async def test_the_call_is_a_webhook_event_on_the_bus(
 async def test_a_hundred_callers_at_once(gateway_url: str) -> None:
     answers = await asyncio.gather(*(call(f"{gateway_url}/hook/double?n={n}") for n in range(100)))
     assert [(status, body) for status, _, body in answers] == [
-        (200, b'{"doubled": %d}' % (2 * n)) for n in range(100)
+        (200, b'{"doubled":%d}' % (2 * n)) for n in range(100)
     ]
 
 
 async def test_an_oversized_body_is_refused(gateway_url: str) -> None:
     status, _, body = await call(f"{gateway_url}/hook/dict", "POST", data=b"x" * (2 << 20))
     assert status == 413
-    assert b'"error": "PAYLOAD_TOO_LARGE"' in body
+    assert b'"error":"PAYLOAD_TOO_LARGE"' in body
 
 
 async def test_the_seed_example_as_a_new_user_runs_it(
@@ -219,7 +219,7 @@ async def test_the_seed_example_as_a_new_user_runs_it(
         stub = hub_pb2_grpc.HubServiceStub(channel)
         assert (await execute(stub, admin, "variable.get", name="at_home"))["output"] == {"at_home": None}
 
-        assert await run_curl("-H", "X-Token: abcdefabcdef", url) == '{"status": "ok"} 200'
+        assert await run_curl("-H", "X-Token: abcdefabcdef", url) == '{"status":"ok"} 200'
         assert (await execute(stub, admin, "variable.get", name="at_home"))["output"] == {"at_home": True}
         # The YAML hook on the routine's CustomEvent notes the time of arrival, soon after.
         for _ in range(100):
@@ -232,5 +232,5 @@ async def test_the_seed_example_as_a_new_user_runs_it(
         leaving = await execute(stub, admin, "procedure.leaving_home", who="alice")
         assert leaving == {"output": "alice left", "errors": []}
         phone = await run_curl("-XPOST", "-H", "x-token: abcdefabcdef", "-d", "lat=45.07&lon=7.68", url)
-        assert phone == '{"status": "ok"} 200'
+        assert phone == '{"status":"ok"} 200'
         assert (await execute(stub, admin, "variable.get", name="at_home"))["output"] == {"at_home": True}

@@ -3,23 +3,21 @@ and the pieces every door of the gateway shares (credentials, JSON bodies, error
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import web
-from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from monotreme.call import Call
-from monotreme.plugins.schema import json_numbers
+from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
 
-from monotreme_gateway import openapi
+from monotreme_gateway import codec, openapi
 from monotreme_gateway.errors import GatewayError, json_response
 from monotreme_gateway.invoker import Invoker
 from monotreme_gateway.routes import CREDENTIAL_PARAMS, Route, routes
@@ -76,15 +74,15 @@ async def json_body(request: web.Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
         raise GatewayError(400, "MALFORMED_JSON", f"the body is not valid JSON: {e}") from None
 
 
 def _query_value(field: Any, value: str) -> Any:
     if field.type == FieldDescriptor.TYPE_BOOL:
         return value.lower() in ("1", "true", "yes")
-    return value  # json_format parses numbers and enums from strings
+    return value  # the codec parses numbers from strings
 
 
 def _query_fields(message_type: type[Message], query: Any) -> dict[str, Any]:
@@ -122,38 +120,12 @@ async def _request_message(route: Route, request: web.Request, variables: dict[s
         for parent in parents:
             target = target.setdefault(parent, {})
         target[name] = value
-    try:
-        return json_format.ParseDict(data, route.rpc.request_type())
-    except json_format.ParseError as e:
-        raise GatewayError(400, "INVALID_ARGUMENT", str(e)) from None
+    return codec.from_json(data, route.rpc.request_type)
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    """The proto3 JSON of a message, keys in field order as the seed shows them
-    (json_format would put fields holding their default last)."""
-    data = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-    return _in_field_order(message.DESCRIPTOR, data)
-
-
-def _in_field_order(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
-    ordered = {}
-    for field in descriptor.fields:
-        if field.json_name not in data:
-            continue
-        value = data[field.json_name]
-        nested = field.message_type
-        # Well-known types (Struct, Value...) and maps are free-form JSON,
-        # whose numbers protobuf holds as doubles.
-        if nested is not None and nested.file.package == "google.protobuf":
-            value = json_numbers(value)
-        elif nested is not None and not nested.GetOptions().map_entry:
-            value = (
-                [_in_field_order(nested, v) for v in value]
-                if field.is_repeated
-                else _in_field_order(nested, value)
-            )
-        ordered[field.json_name] = value
-    return ordered
+    """The proto3 JSON of a message, keys in field order as the seed shows them."""
+    return codec.to_json(message)
 
 
 class Gateway:
@@ -163,7 +135,7 @@ class Gateway:
         self.invoker = invoker
         self._origin = origin
         self._routes = routes(invoker.methods)
-        self._openapi = json.dumps(openapi.document(self._routes))
+        self._openapi = codec.dumps(openapi.document(self._routes))
 
     def _find(self, request: web.Request) -> tuple[Route, dict[str, str]]:
         allowed = set()
@@ -208,7 +180,7 @@ class Gateway:
         await response.prepare(request)
 
         async def write(key: str, value: dict[str, Any]) -> None:
-            line = json.dumps({key: value})
+            line = codec.dumps({key: value}).decode()
             await response.write(f"event: {key}\ndata: {line}\n\n".encode() if sse else f"{line}\n".encode())
 
         try:
@@ -221,12 +193,12 @@ class Gateway:
         return response
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return web.Response(text=self._openapi, content_type="application/json")
+        return web.Response(body=self._openapi, content_type="application/json")
 
     def envelope(self, request: hub_pb2.ExecuteRequest, error: GatewayError) -> dict[str, Any]:
         """A refused Execute keeps Platypush's response envelope, errors filled."""
         return {
-            "id": request.id or uuid.uuid4().hex,
+            "id": request.id or new_id(),
             "type": "response",
             "target": request.origin,
             "origin": self._origin,

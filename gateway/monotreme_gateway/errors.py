@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import grpc
+import orjson
 from aiohttp import web
 
 HTTP_STATUS = {
@@ -49,4 +49,4 @@ class GatewayError(Exception):
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
-import uuid
 from typing import Any
 
+import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from google.protobuf import json_format
 from monotreme.call import Call
+from monotreme.ids import new_id
 from monotreme.v1 import auth_pb2, hub_pb2
 
+from monotreme_gateway import codec
 from monotreme_gateway.app import Gateway, call_of, message_json
 from monotreme_gateway.errors import GatewayError
 
@@ -74,7 +75,7 @@ class Socket:
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._lock:
             try:
-                await asyncio.wait_for(self.ws.send_str(json.dumps(frame)), SEND_TIMEOUT)
+                await asyncio.wait_for(self.ws.send_str(codec.dumps(frame).decode()), SEND_TIMEOUT)
             except TimeoutError:
                 log.warning("closing a websocket that stopped reading")
                 if self._request.transport is not None:
@@ -87,8 +88,8 @@ class Socket:
             if message.type != WSMsgType.TEXT:
                 continue
             try:
-                yield json.loads(message.data)
-            except ValueError as e:
+                yield orjson.loads(message.data)
+            except orjson.JSONDecodeError as e:
                 await self.send(
                     error_frame(GatewayError(400, "MALFORMED_JSON", f"the frame is not valid JSON: {e}"))
                 )
@@ -101,7 +102,7 @@ def _filters(request: web.Request) -> hub_pb2.StreamEventsRequest:
     for key, value in request.query.items():
         if key.startswith("args."):
             try:
-                args[key[5:]] = json.loads(value)
+                args[key[5:]] = orjson.loads(value)
             except ValueError:
                 args[key[5:]] = value
     filters.args.update(args)
@@ -165,7 +166,7 @@ async def requests(gateway: Gateway, request: web.Request) -> web.WebSocketRespo
             if not isinstance(frame, dict) or not isinstance(request_id, str | None):
                 await socket.send(error_frame(GatewayError(400, "INVALID_ARGUMENT", "send a request object")))
                 continue
-            frame["id"] = request_id or uuid.uuid4().hex
+            frame["id"] = request_id or new_id()
             if len(running) >= MAX_IN_FLIGHT:
                 too_many = GatewayError(
                     429, "TOO_MANY_REQUESTS", f"at most {MAX_IN_FLIGHT} requests in flight"

@@ -1,9 +1,11 @@
 """Who a caller is: passwords, JWTs, API tokens, browser sessions and the owner token.
 
 Passwords are argon2 hashes, checked off the event loop. API tokens are
-random, so a SHA-256 of the secret is enough at rest and keeps the per-call
-check to one indexed lookup; nothing is cached, so a revocation takes effect
-on the next call.
+random, so a SHA-256 of the secret is enough at rest. Tokens seen are kept in
+memory with their user, so a call costs no query; tokens are only revoked
+through this class, which drops them at once, so a revocation still takes
+effect on the next call. (Another process may add tokens and users, never
+revoke them.)
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -48,6 +51,7 @@ _DAY = 86400.0
 # last_used_at is written at most this often per token: the hot path stays write-free.
 _TOUCH_EVERY = 3600.0
 _CLAIMS = ["exp", "sub", "jti"]
+_CACHED_TOKENS = 4096
 
 
 def _hash_secret(secret: str) -> str:
@@ -92,12 +96,17 @@ class Auth:
         self._hasher = PasswordHasher()
         self._failures: defaultdict[str, _Failures] = defaultdict(_Failures)
         self._watchers: defaultdict[tuple[str, int | str], set[asyncio.Event]] = defaultdict(set)
+        # Tokens by the hash of their secret; users by id (names and roles do not change).
+        self._tokens: dict[str, TokenRow] = {}
+        self._users: dict[int, UserRow] = {}
+        # Once a user exists one always does: users are never removed.
+        self._has_users = False
 
     # Authentication
 
     async def authenticate(self, call: Call) -> Principal:
         """The caller of `call`, from its `authorization` metadata."""
-        if self._store.count_users() == 0:
+        if not self.has_users():
             raise FailedPrecondition(
                 "no user is registered yet: register the first user", reason="REGISTRATION_REQUIRED"
             )
@@ -129,14 +138,15 @@ class Auth:
             raise Unauthenticated("invalid token", reason="INVALID_TOKEN") from None
         if self._store.jwt_revoked(claims["jti"]):
             raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
-        user = self._store.user(user_id=int(claims["sub"]))
+        user = self._user(int(claims["sub"]))
         if user is None:
             raise Unauthenticated("the token's user no longer exists", reason="INVALID_TOKEN")
         return Principal(user.id, user.username, user.is_admin, "jwt", jti=claims["jti"])
 
     def _token_row(self, secret: str) -> TokenRow:
         """The live token (API, owner or session) with this secret."""
-        row = self._store.token_by_secret_hash(_hash_secret(secret))
+        secret_hash = _hash_secret(secret)
+        row = self._tokens.get(secret_hash) or self._store.token_by_secret_hash(secret_hash)
         if row is None:
             raise Unauthenticated("invalid or revoked token", reason="INVALID_TOKEN")
         now = time.time()
@@ -148,6 +158,10 @@ class Auth:
                 raise Unauthenticated("the owner token expired after going unused", reason="TOKEN_EXPIRED")
         if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
             self._store.touch_token(row.id, now)
+            row = dataclasses.replace(row, last_used_at=now)
+        if len(self._tokens) >= _CACHED_TOKENS:
+            self._tokens.clear()  # rarely: a few thousand live tokens is a lot for a hub
+        self._tokens[secret_hash] = row
         return row
 
     def _api_token(self, secret: str) -> Principal:
@@ -164,9 +178,15 @@ class Auth:
         return self._principal(row)
 
     def _principal(self, row: TokenRow) -> Principal:
-        user = self._store.user(user_id=row.user_id)
+        user = self._user(row.user_id)
         assert user is not None  # tokens are deleted with their user
         return Principal(user.id, user.username, user.is_admin, row.kind, token_id=row.id)
+
+    def _user(self, user_id: int) -> UserRow | None:
+        user = self._users.get(user_id) or self._store.user(user_id=user_id)
+        if user is not None:
+            self._users[user_id] = user
+        return user
 
     @staticmethod
     def _basic(credentials: str) -> tuple[str, str]:
@@ -226,7 +246,8 @@ class Auth:
             raise AlreadyExists(f"user '{username}' already exists", reason="USER_EXISTS") from None
 
     def has_users(self) -> bool:
-        return self._store.count_users() > 0
+        self._has_users = self._has_users or self._store.count_users() > 0
+        return self._has_users
 
     # Tokens
 
@@ -291,6 +312,7 @@ class Auth:
         if row is None or (row.user_id != principal.user_id and not principal.is_admin):
             raise NotFound(f"no token with id {token_id}", reason="TOKEN_NOT_FOUND")
         self._store.delete_token(token_id)
+        self._tokens = {h: t for h, t in self._tokens.items() if t.id != token_id}
         self._notify(("token", token_id))
 
     def revoke_secret(self, principal: Principal, token: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,8 +24,9 @@ from typing import Any
 from monotreme import filters
 from monotreme.errors import InvalidArgument
 from monotreme.events import canonical_type, short_name
-from monotreme.plugins.schema import from_struct
+from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
+from monotreme.values import from_struct
 
 
 class Subscription:
@@ -98,7 +98,7 @@ class EventBus:
         published = hub_pb2.Event()
         published.CopyFrom(event)
         published.type = "event"
-        published.id = published.id or uuid.uuid4().hex
+        published.id = published.id or new_id()
         published.origin = published.origin or self._origin
         published.timestamp = time.time()
         canonical, short = canonical_type(event_type), short_name(event_type)

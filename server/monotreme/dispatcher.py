@@ -6,23 +6,22 @@ import asyncio
 import contextvars
 import logging
 import time
-import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from monotreme.call import Call
 from monotreme.errors import DeadlineExceeded
+from monotreme.ids import new_id
 from monotreme.plugins.registry import ActionRegistry
-from monotreme.plugins.schema import ActionSpec, from_struct, to_value
+from monotreme.plugins.schema import ActionSpec
 from monotreme.procedures import StepError
 from monotreme.templates import from_json
 from monotreme.v1 import hub_pb2
+from monotreme.values import fill_value, from_struct
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Running:
+class Running(NamedTuple):
     """What an action or hook runs within, so that the actions it runs in turn
     (procedure steps, `run()` in scripts, from any thread) reach the same hub
     and keep the caller's principal and deadline."""
@@ -104,12 +103,12 @@ class Dispatcher:
         if output is None:
             output = {"success": not errors}
         response = hub_pb2.ExecuteResponse(
-            id=request.id or uuid.uuid4().hex,
+            id=request.id or new_id(),
             type="response",
             target=request.origin,
             origin=self._origin,
             timestamp=time.time(),
+            response=hub_pb2.ActionResult(errors=errors),
         )
-        response.response.output.CopyFrom(to_value(output))
-        response.response.errors.extend(errors)
+        fill_value(response.response.output, output)
         return response

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from monotreme.plugins.schema import from_struct, to_jsonable
 from monotreme.v1 import hub_pb2
+from monotreme.values import from_struct, to_jsonable
 
 PLATYPUSH_PREFIX = "platypush.message.event."
 _ALIAS_PREFIX = "platypush.events."

@@ -36,14 +36,14 @@ def status_details(error: ServiceError) -> bytes:
     return serialized
 
 
-def _call(context: grpc.aio.ServicerContext[Any, Any]) -> Call:
+def _call(context: grpc.aio.ServicerContext[Any, Any], streaming: bool = False) -> Call:
     remaining = context.time_remaining()
 
     async def stream_started() -> None:
         await context.send_initial_metadata(())
 
     return Call(
-        on_stream_start=stream_started,
+        on_stream_start=stream_started if streaming else None,
         metadata={key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)},
         deadline=None if remaining is None else time.monotonic() + remaining,
         peer=context.peer(),
@@ -69,7 +69,7 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
             request: Message, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Message]:
             try:
-                async for response in table.stream(method, request, _call(context)):
+                async for response in table.stream(method, request, _call(context, streaming=True)):
                     yield response
             except Exception as error:
                 await _abort(context, error)

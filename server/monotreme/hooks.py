@@ -20,10 +20,10 @@ from typing import Any
 from monotreme import filters
 from monotreme.dispatcher import Dispatcher
 from monotreme.events import Event, WebhookEvent, canonical_type, short_name, type_matches
-from monotreme.plugins.schema import from_struct
 from monotreme.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
 from monotreme.threads import in_own_thread
 from monotreme.v1 import hub_pb2
+from monotreme.values import from_struct
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ RPC added to the contract needs only its implementation.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -89,7 +88,7 @@ class MethodTable:
     async def _authorized(self, method: Method, call: Call) -> Call:
         if method.public:
             return call
-        return dataclasses.replace(call, principal=await self._authenticate(call))
+        return call.authenticated(await self._authenticate(call))
 
     async def unary(self, method: Method, request: Message, call: Call) -> Message:
         """Runs a unary RPC; raises `ServiceError` for a refused call."""

@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
+
+import orjson
 
 from monotreme.bus import EventBus
 from monotreme.events import WEBHOOK_EVENT
 from monotreme.hooks import HookRunner
-from monotreme.plugins.schema import to_jsonable
+from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
+from monotreme.values import to_jsonable
 
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
@@ -59,7 +61,7 @@ def _encode(body: Any, status: int, headers: dict[str, str]) -> hub_pb2.CallWebh
     elif isinstance(body, str):
         content, content_type = body.encode(), _TEXT
     else:
-        content, content_type = json.dumps(to_jsonable(body)).encode(), _JSON
+        content, content_type = orjson.dumps(to_jsonable(body)), _JSON
     given = {header_name(k): v for k, v in headers.items()}
     given.setdefault("Content-Type", content_type)
     return hub_pb2.CallWebhookResponse(status=status, headers=given, body=content)
@@ -97,7 +99,7 @@ class Webhooks:
             "data": _data(request.body, headers.get("Content-Type", "")),
             "headers": headers,
         }
-        event = hub_pb2.Event(id=uuid.uuid4().hex)
+        event = hub_pb2.Event(id=new_id())
         event.args.update({"type": WEBHOOK_EVENT, **fields})
         outcome = self._hooks.expect(event.id)
         started = time.monotonic()

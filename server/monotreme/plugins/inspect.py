@@ -9,7 +9,8 @@ from google.protobuf import json_format
 
 from monotreme.events import KNOWN_EVENT_TYPES, Event
 from monotreme.plugins.base import Plugin, action
-from monotreme.plugins.schema import ActionSpec, spec_from_function, to_jsonable
+from monotreme.plugins.schema import ActionSpec, spec_from_function
+from monotreme.values import to_jsonable
 
 
 def _arguments(spec: ActionSpec) -> dict[str, dict[str, Any]]:

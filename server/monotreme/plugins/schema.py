@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import functools
 import inspect
 import re
 import types
@@ -11,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
-
 from monotreme.errors import InvalidArgument
 from monotreme.v1 import hub_pb2
+from monotreme.values import to_value
 
 _MISSING: Any = inspect.Parameter.empty
 _JSON_TYPES: dict[Any, str] = {
@@ -136,7 +136,7 @@ class ActionSpec:
         # Procedure names may hold dots themselves (`procedure.foo.bar`).
         return "procedure" if self.name.startswith("procedure.") else self.name.rsplit(".", 1)[0]
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.function)
 
@@ -178,57 +178,3 @@ def spec_from_function(name: str, function: Callable[..., Any]) -> ActionSpec:
         params.append(Param(p.name, json_type, nullable, param_docs.get(p.name, ""), p.default))
     accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     return ActionSpec(name, doc, tuple(params), accepts_kwargs, function)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON data from what an action returned (dataclasses, tuples, sets, bytes, dates...)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            return value.hex()
-    if hasattr(value, "__dataclass_fields__"):
-        return {f: to_jsonable(getattr(value, f)) for f in value.__dataclass_fields__}
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "value") and hasattr(type(value), "__members__"):  # Enum
-        return to_jsonable(value.value)
-    return str(value)
-
-
-# Integers up to this size survive a trip through a double unchanged.
-_EXACT_INTEGERS = 2**53
-
-
-def json_numbers(value: Any) -> Any:
-    """JSON data read from a Struct or Value, whose numbers are all doubles,
-    with the integral ones back as integers: an event's `level: 4` must read
-    `4` in a template or a client's JSON, not `4.0`."""
-    if isinstance(value, float):
-        return int(value) if value.is_integer() and abs(value) < _EXACT_INTEGERS else value
-    if isinstance(value, dict):
-        return {key: json_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [json_numbers(item) for item in value]
-    return value
-
-
-def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as a dict, integers as integers."""
-    result: dict[str, Any] = json_numbers(json_format.MessageToDict(struct))
-    return result
-
-
-def to_value(value: Any) -> struct_pb2.Value:
-    """A google.protobuf.Value holding `value` as JSON."""
-    wrapper = struct_pb2.Struct()
-    wrapper.update({"v": to_jsonable(value)})
-    result = struct_pb2.Value()
-    result.CopyFrom(wrapper.fields["v"])
-    return result

@@ -1,0 +1,93 @@
+"""The servers under test, each in a process of its own: `monotreme serve` with
+a user and an API token, and the bare baselines."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_LISTENING = re.compile(r"(gRPC|HTTP) listening on \S+:(\d+)")
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    ports: dict[str, int] = field(default_factory=dict)
+    # Seconds from the spawn to its "ready" line.
+    startup: float = 0.0
+    token: str = ""
+
+    def rss_mb(self) -> float:
+        """Resident memory, from /proc."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _wait_ready(server: Server, ready: str) -> None:
+    assert server.process.stdout is not None
+    started = time.monotonic()
+    for line in server.process.stdout:
+        if match := _LISTENING.search(line):
+            server.ports[match[1]] = int(match[2])
+        if line.rstrip().endswith(ready):
+            server.startup = time.monotonic() - started
+            # Keep draining its output so it never blocks on a full pipe.
+            subprocess.Popen(["cat"], stdin=server.process.stdout, stdout=subprocess.DEVNULL)
+            return
+    raise RuntimeError(f"{server.process.args} exited before it was ready")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _monotreme(*args: str) -> str:
+    command = [sys.executable, "-m", "monotreme", *args]
+    return subprocess.run(
+        command, input="bench-password\n", capture_output=True, text=True, check=True
+    ).stdout
+
+
+def start_monotreme(data_dir: Path) -> Server:
+    """A fresh hub with the user `bench` and an API token for it."""
+    if not (data_dir / "monotreme.db").exists():
+        _monotreme("user", "add", "bench", "--password-stdin", "--data-dir", str(data_dir))
+    token = _monotreme("token", "create", "--user", "bench", "--data-dir", str(data_dir)).strip()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monotreme", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+         "--grpc-port", "0", "--http-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    server = Server(process, token=token)
+    _wait_ready(server, ": ready")
+    return server
+
+
+def start_baseline(kind: str) -> Server:
+    """`aiohttp` or `grpc`, from bench/baselines.py."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.baselines", kind, str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    server = Server(process, ports={"HTTP" if kind == "aiohttp" else "gRPC": port})
+    _wait_ready(server, "ready")
+    return server

@@ -1,0 +1,116 @@
+"""JSON values and protobuf's Struct and Value, both ways, on every call's path.
+
+Walked by hand rather than through json_format, which is several times
+slower for the free-form payloads (`args`, `output`) every call carries.
+Struct numbers are doubles: integral ones come back as integers, so an
+event's `level: 4` reads `4` in a template or a client's JSON, not `4.0`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+# Integers up to this size survive a trip through a double unchanged.
+_EXACT_INTEGERS = 2**53
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data from what an action returned (dataclasses, tuples, sets, bytes, dates...)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return value.hex()
+    if hasattr(value, "__dataclass_fields__"):
+        return {f: to_jsonable(getattr(value, f)) for f in value.__dataclass_fields__}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "value") and hasattr(type(value), "__members__"):  # Enum
+        return to_jsonable(value.value)
+    return str(value)
+
+
+def _number(value: float) -> int | float:
+    return int(value) if value.is_integer() and abs(value) < _EXACT_INTEGERS else value
+
+
+def from_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return _number(value.number_value)
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return from_struct(value.struct_value)
+    if kind == "list_value":
+        return [from_value(item) for item in value.list_value.values]
+    return None
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return {key: from_value(item) for key, item in struct.fields.items()}
+
+
+def from_list(values: struct_pb2.ListValue) -> list[Any]:
+    return [from_value(item) for item in values.values]
+
+
+def fill_value(target: struct_pb2.Value, value: Any) -> None:
+    """Sets `target` to `value`, made JSON first where it is not."""
+    if value is None:
+        target.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(value, bool):
+        target.bool_value = value
+    elif isinstance(value, int | float):
+        target.number_value = value
+    elif isinstance(value, str):
+        target.string_value = value
+    elif isinstance(value, dict):
+        fill_struct(target.struct_value, value)
+    elif isinstance(value, list | tuple):
+        fill_list(target.list_value, value)
+    else:
+        fill_value(target, to_jsonable(value))
+
+
+def fill_struct(target: struct_pb2.Struct, value: dict[Any, Any]) -> None:
+    target.Clear()
+    target.SetInParent()  # an empty dict is an empty Struct, not an unset one
+    fields = target.fields
+    for key, item in value.items():
+        fill_value(fields[str(key)], item)
+
+
+def fill_list(target: struct_pb2.ListValue, value: list[Any] | tuple[Any, ...]) -> None:
+    target.Clear()
+    target.SetInParent()
+    for item in value:
+        fill_value(target.values.add(), item)
+
+
+def to_value(value: Any) -> struct_pb2.Value:
+    """A google.protobuf.Value holding `value` as JSON."""
+    result = struct_pb2.Value()
+    fill_value(result, value)
+    return result
+
+
+def json_numbers(value: Any) -> Any:
+    """JSON data with integral doubles back as integers (see the module's doc)."""
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, dict):
+        return {key: json_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_numbers(item) for item in value]
+    return value
