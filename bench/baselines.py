@@ -1,6 +1,7 @@
 """The bare frameworks Monotreme is measured against, doing the least the same
-job needs: an aiohttp JSON echo answering Platypush's envelope, and a grpc.aio
-unary echo of ExecuteRequest into ExecuteResponse.
+job needs: an aiohttp JSON echo answering Platypush's envelope (with orjson,
+as Monotreme's gateway), and a grpc.aio unary echo of ExecuteRequest into
+ExecuteResponse.
 
     python -m bench.baselines aiohttp|grpc PORT
 """
@@ -8,18 +9,18 @@ unary echo of ExecuteRequest into ExecuteResponse.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 import uuid
 
 import grpc
+import orjson
 from aiohttp import web
 from monotreme.v1 import hub_pb2
 
 
 async def _aiohttp_echo(request: web.Request) -> web.Response:
-    body = json.loads(await request.read())
+    body = orjson.loads(await request.read())
     envelope = {
         "id": body.get("id") or uuid.uuid4().hex,
         "type": "response",
@@ -28,7 +29,7 @@ async def _aiohttp_echo(request: web.Request) -> web.Response:
         "_timestamp": time.time(),
         "response": {"output": body.get("args", {}), "errors": []},
     }
-    return web.Response(text=json.dumps(envelope), content_type="application/json")
+    return web.Response(body=orjson.dumps(envelope), content_type="application/json")
 
 
 async def serve_aiohttp(port: int) -> None:

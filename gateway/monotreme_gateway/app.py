@@ -137,34 +137,26 @@ class Gateway:
         self._routes = routes(invoker.methods)
         self._openapi = codec.dumps(openapi.document(self._routes))
 
-    def _find(self, request: web.Request) -> tuple[Route, dict[str, str]]:
-        allowed = set()
+    def add_routes(self, app: web.Application) -> None:
+        """Every annotated RPC's route, matched by aiohttp's own router."""
         for route in self._routes:
-            variables = route.match(request.path)
-            if variables is None:
-                continue
-            if route.http_method == request.method:
-                return route, variables
-            allowed.add(route.http_method)
-        if allowed:
-            raise GatewayError(
-                405, "METHOD_NOT_ALLOWED", f"use {' or '.join(sorted(allowed))} for {request.path}"
-            )
-        raise GatewayError(404, "NOT_FOUND", f"no route for {request.path}")
+            app.router.add_route(route.http_method, route.aiohttp_path, self._handler(route))
 
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        route, variables = self._find(request)
-        message = await _request_message(route, request, variables)
-        if route.rpc.server_streaming:
-            return await self._stream(route, message, request)
-        try:
-            response = await self.invoker.unary(route.rpc, message, call_of(request))
-        except GatewayError as e:
-            # About the action itself (unknown, bad arguments, too slow): Platypush's envelope.
-            if isinstance(message, hub_pb2.ExecuteRequest) and e.status in (400, 404, 504):
-                return json_response(self.envelope(message, e), e.status)
-            raise
-        return json_response(message_json(response))
+    def _handler(self, route: Route) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            message = await _request_message(route, request, route.variables_of(request.match_info))
+            if route.rpc.server_streaming:
+                return await self._stream(route, message, request)
+            try:
+                response = await self.invoker.unary(route.rpc, message, call_of(request))
+            except GatewayError as e:
+                # About the action itself (unknown, bad arguments, too slow): Platypush's envelope.
+                if isinstance(message, hub_pb2.ExecuteRequest) and e.status in (400, 404, 504):
+                    return json_response(self.envelope(message, e), e.status)
+                raise
+            return json_response(message_json(response))
+
+        return handle
 
     async def _stream(self, route: Route, message: Message, request: web.Request) -> web.StreamResponse:
         """A server stream as newline-delimited `{"result": ...}` lines ending, on
@@ -219,6 +211,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except GatewayError as e:
         return e.response()
+    except web.HTTPMethodNotAllowed as e:
+        allowed = " or ".join(sorted(e.allowed_methods))
+        return GatewayError(405, "METHOD_NOT_ALLOWED", f"use {allowed} for {request.path}").response()
+    except web.HTTPNotFound:
+        return GatewayError(404, "NOT_FOUND", f"no route for {request.path}").response()
     except web.HTTPException as e:
         return GatewayError(e.status, e.reason.upper().replace(" ", "_"), e.text or e.reason).response()
     except Exception as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from google.api import annotations_pb2
@@ -18,33 +19,27 @@ class Route:
     """One HTTP method and path template bound to an RPC."""
 
     http_method: str
+    # The annotation's template: `/api/v1/tokens/{id}`.
     template: str
-    pattern: re.Pattern[str]
     # Path variables, as field paths (`id`, `event.id`).
     variables: tuple[str, ...]
     # "*" (the whole body is the request), a field name, or "" (no body: query parameters).
     body: str
     rpc: Method
 
-    def match(self, path: str) -> dict[str, str] | None:
-        found = self.pattern.match(path)
-        if found is None:
-            return None
-        return {field: found[f"v{i}"] for i, field in enumerate(self.variables)}
+    @property
+    def aiohttp_path(self) -> str:
+        """The template in aiohttp's syntax, variables named `v0`, `v1`..."""
+        names = iter(range(len(self.variables)))
+        return _VARIABLE.sub(lambda _: f"{{v{next(names)}}}", self.template)
+
+    def variables_of(self, match_info: Mapping[str, str]) -> dict[str, str]:
+        """The path variables aiohttp matched, by field path."""
+        return {field: match_info[f"v{i}"] for i, field in enumerate(self.variables)}
 
 
 def _route(http_method: str, template: str, body: str, rpc: Method) -> Route:
-    variables: list[str] = []
-
-    def group(match: re.Match[str]) -> str:
-        variables.append(match[1])
-        return f"(?P<v{len(variables) - 1}>[^/]+)"
-
-    regex = "".join(
-        group(m) if (m := _VARIABLE.fullmatch(part)) else re.escape(part)
-        for part in re.split(r"(\{[^}]*\})", template)
-    )
-    return Route(http_method.upper(), template, re.compile(f"^{regex}$"), tuple(variables), body, rpc)
+    return Route(http_method.upper(), template, tuple(_VARIABLE.findall(template)), body, rpc)
 
 
 def routes(methods: dict[str, Method]) -> list[Route]:

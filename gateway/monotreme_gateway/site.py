@@ -30,7 +30,7 @@ def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.App
     app.router.add_route("*", "/hook/{name}", functools.partial(webhooks.hook, gateway))
     app.router.add_get("/healthz", gateway.healthz)
     app.router.add_get("/openapi.json", gateway.openapi)
-    app.router.add_route("*", "/{path:.*}", gateway.dispatch)
+    gateway.add_routes(app)
     return app
 
 
