@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from google.protobuf import json_format
 from monotreme.call import Call
 from monotreme.ids import new_id
+from monotreme.memo import Memo
 from monotreme.v1 import auth_pb2, hub_pb2
 
 from monotreme_gateway import codec
@@ -38,6 +39,10 @@ _GET_CURRENT_USER = "/monotreme.v1.AuthService/GetCurrentUser"
 _STREAM_EVENTS = "/monotreme.v1.HubService/StreamEvents"
 _PUBLISH_EVENT = "/monotreme.v1.HubService/PublishEvent"
 _EXECUTE = "/monotreme.v1.HubService/Execute"
+
+
+# The bus hands every subscriber the same response: one encoding serves them all.
+_event_frame: Memo[hub_pb2.StreamEventsResponse, bytes] = Memo(lambda r: codec.dumps(message_json(r.event)))
 
 
 def error_frame(error: GatewayError, request_id: str | None = None) -> dict[str, Any]:
@@ -72,10 +77,12 @@ class Socket:
     async def refuse(self, error: GatewayError) -> None:
         await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=error.message.encode()[:120])
 
-    async def send(self, frame: dict[str, Any]) -> None:
+    async def send(self, frame: dict[str, Any] | bytes) -> None:
+        """Sends a frame (or its JSON, already encoded) as a text frame."""
+        data = frame if isinstance(frame, bytes) else codec.dumps(frame)
         async with self._lock:
             try:
-                await asyncio.wait_for(self.ws.send_str(codec.dumps(frame).decode()), SEND_TIMEOUT)
+                await asyncio.wait_for(self.ws.send_frame(data, WSMsgType.TEXT), SEND_TIMEOUT)
             except TimeoutError:
                 log.warning("closing a websocket that stopped reading")
                 if self._request.transport is not None:
@@ -128,9 +135,11 @@ async def _forward_events(socket: Socket, filters: hub_pb2.StreamEventsRequest) 
     try:
         async for response in socket.gateway.invoker.stream(rpc, filters, socket.call):
             assert isinstance(response, hub_pb2.StreamEventsResponse)
+            if not response.missed:
+                await socket.send(_event_frame(response))  # encoded once for every socket
+                continue
             frame = message_json(response.event)
-            if response.missed:
-                frame["_missed"] = response.missed  # events this client lost by reading too slowly
+            frame["_missed"] = response.missed  # events this client lost by reading too slowly
             await socket.send(frame)
     except GatewayError as e:  # e.g. the token was revoked
         await socket.refuse(e)

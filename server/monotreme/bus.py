@@ -38,7 +38,7 @@ class Subscription:
         self._short_names = frozenset(n for n in names if "." not in n)
         self._any_type = not names
         self.args = args
-        self._queue: deque[hub_pb2.Event] = deque(maxlen=max(1, queue_size))
+        self._queue: deque[hub_pb2.StreamEventsResponse] = deque(maxlen=max(1, queue_size))
         self._missed = 0
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
@@ -46,7 +46,7 @@ class Subscription:
     def matches(self, event_type: str, short: str) -> bool:
         return self._any_type or event_type in self._full_names or short in self._short_names
 
-    def offer(self, event: hub_pb2.Event) -> None:
+    def offer(self, event: hub_pb2.StreamEventsResponse) -> None:
         if len(self._queue) == self._queue.maxlen:
             self._missed += 1  # the deque drops its oldest on append
         self._queue.append(event)
@@ -72,8 +72,11 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
+        shared = self._queue.popleft()
+        if not self._missed:
+            return shared
         missed, self._missed = self._missed, 0
-        return hub_pb2.StreamEventsResponse(event=self._queue.popleft(), missed=missed)
+        return hub_pb2.StreamEventsResponse(event=shared.event, missed=missed)
 
 
 class EventBus:
@@ -102,6 +105,9 @@ class EventBus:
         published.origin = published.origin or self._origin
         published.timestamp = time.time()
         canonical, short = canonical_type(event_type), short_name(event_type)
+        # One message for every subscriber, so each door encodes it once
+        # (see memo.py); nobody may change it.
+        shared = hub_pb2.StreamEventsResponse(event=published)
         args: dict[str, Any] | None = None
         for subscription in self._subscriptions:
             if not subscription.matches(canonical, short):
@@ -111,7 +117,7 @@ class EventBus:
                     args = from_struct(published.args)
                 if not filters.matches(subscription.args, args):
                     continue
-            subscription.offer(published)
+            subscription.offer(shared)
         for listener in self._listeners:
             listener(published)
         return published

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 
 from monotreme.call import Call
 from monotreme.errors import ServiceError
+from monotreme.memo import Memo
 from monotreme.rpc import SERVICES, Method, MethodTable
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,11 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception) 
 
 
 def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
-    serialize = method.response_type.SerializeToString
+    serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
     deserialize = method.request_type.FromString
     if method.server_streaming:
+        # The bus hands every subscriber the same response: serialize it once.
+        serialize = Memo(serialize)
 
         async def stream(
             request: Message, context: grpc.aio.ServicerContext[Any, Any]
