@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ import aiohttp
 import grpc
 import orjson
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
+
+from bench.procs import Server
 
 CUSTOM = "platypush.message.event.custom.CustomEvent"
 # Latencies each subscriber process reports at most (a random sample beyond).
@@ -38,6 +41,10 @@ class Fanout:
     rate: float
     p50_ms: float
     p99_ms: float
+    # The server's resident memory with every subscriber connected, and the
+    # share of one core it used while delivering.
+    rss_mb: float
+    server_cpu: float
 
 
 class _Tally:
@@ -108,7 +115,7 @@ async def _subscribe(transport: str, target: str, token: str, connections: int) 
     return {"received": tally.received, "missed": tally.missed, "last": tally.last, "latencies": latencies}
 
 
-async def _run(tasks: list[asyncio.Future[None]], readies: list[asyncio.Event]) -> None:
+async def _run(tasks: Sequence[Awaitable[None]], readies: list[asyncio.Event]) -> None:
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
     print("ready", flush=True)
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
@@ -136,9 +143,12 @@ async def _publish(target: str, token: str, rate: float, seconds: float) -> tupl
     return count, started
 
 
-def run(transport: str, http_target: str, grpc_target: str, token: str, subscribers: int,
-        rate: float, seconds: float, processes: int = 2) -> Fanout:  # fmt: skip
+def run(
+    server: Server, transport: str, subscribers: int, rate: float, seconds: float, processes: int = 2
+) -> Fanout:
     """Subscribers in `processes` processes, then paced publishing; the tallies."""
+    http_target, grpc_target = f"127.0.0.1:{server.ports['HTTP']}", f"127.0.0.1:{server.ports['gRPC']}"
+    token = server.token
     processes = min(processes, subscribers)
     shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
     target = http_target if transport == "ws" else grpc_target
@@ -154,11 +164,14 @@ def run(transport: str, http_target: str, grpc_target: str, token: str, subscrib
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
             raise RuntimeError("a subscriber process failed to connect")
+    time.sleep(0.5)  # a websocket's subscription starts just after its handshake
+    rss, cpu = server.rss_mb(), server.cpu_seconds()
     published, started = asyncio.run(_publish(grpc_target, token, rate, seconds))
     results = []
     for child in children:
         out, _ = child.communicate(timeout=180)
         results.append(json.loads(out))
+    cpu = server.cpu_seconds() - cpu
     latencies = sorted(ms * 1000 for r in results for ms in r["latencies"])
     delivered = sum(r["received"] for r in results)
     last = max(r["last"] for r in results)
@@ -170,6 +183,8 @@ def run(transport: str, http_target: str, grpc_target: str, token: str, subscrib
         rate=delivered / max(last - started, 1e-9),
         p50_ms=statistics.median(latencies) if latencies else 0.0,
         p99_ms=latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0,
+        rss_mb=rss,
+        server_cpu=cpu / max(last - started, 1e-9),
     )
 
 

@@ -11,12 +11,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
 
 # The no-op action both doors run, and the baselines echo.
-ECHO = {"type": "request", "action": "utils.echo", "args": {"hi": 1}}
+ECHO: dict[str, Any] = {"type": "request", "action": "utils.echo", "args": {"hi": 1}}
 ECHO_JSON = '{"type": "request", "action": "utils.echo", "args": {"hi": 1}}'
 
 

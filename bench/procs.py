@@ -3,11 +3,13 @@ a user and an API token, and the bare baselines."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,11 @@ class Server:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time so far, from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -48,9 +55,9 @@ def _wait_ready(server: Server, ready: str) -> None:
         if line.rstrip().endswith(ready):
             server.startup = time.monotonic() - started
             # Keep draining its output so it never blocks on a full pipe.
-            subprocess.Popen(["cat"], stdin=server.process.stdout, stdout=subprocess.DEVNULL)
+            threading.Thread(target=server.process.stdout.read, daemon=True).start()
             return
-    raise RuntimeError(f"{server.process.args} exited before it was ready")
+    raise RuntimeError(f"{server.process.args!r} exited before it was ready")
 
 
 def free_port() -> int:

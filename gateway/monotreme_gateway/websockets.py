@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
-from google.protobuf import json_format
 from monotreme.call import Call
 from monotreme.ids import new_id
 from monotreme.memo import Memo
@@ -154,10 +153,8 @@ async def _publish(socket: Socket, frame: Any) -> None:
     try:
         if not isinstance(frame, dict):
             raise GatewayError(400, "INVALID_ARGUMENT", 'send {"type": "event", "args": {"type": ...}}')
-        try:
-            event = json_format.ParseDict(frame, hub_pb2.Event())
-        except json_format.ParseError as e:
-            raise GatewayError(400, "INVALID_ARGUMENT", str(e)) from None
+        event = codec.from_json(frame, hub_pb2.Event)
+        assert isinstance(event, hub_pb2.Event)
         await socket.gateway.invoker.unary(rpc, hub_pb2.PublishEventRequest(event=event), socket.call)
     except GatewayError as e:
         await socket.send(error_frame(e))
@@ -182,7 +179,7 @@ async def requests(gateway: Gateway, request: web.Request) -> web.WebSocketRespo
                 )
                 await socket.send(error_frame(too_many, frame["id"]))
                 continue
-            task = asyncio.ensure_future(_execute(socket, frame))
+            task = asyncio.ensure_future(_execute(socket, frame, running))
             running.add(task)
             task.add_done_callback(running.discard)
     finally:
@@ -191,28 +188,30 @@ async def requests(gateway: Gateway, request: web.Request) -> web.WebSocketRespo
     return socket.ws
 
 
-async def _execute(socket: Socket, frame: dict[str, Any]) -> None:
+async def _execute(socket: Socket, frame: dict[str, Any], running: set[asyncio.Task[None]]) -> None:
+    """Runs one request and sends its answer; it stops counting as in flight
+    before the answer goes, so a client may send the next one on receipt."""
     rpc = socket.gateway.invoker.methods[_EXECUTE]
+    error: GatewayError | None = None
     try:
         timeout = frame.pop("timeout", REQUEST_TIMEOUT)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             raise GatewayError(400, "INVALID_ARGUMENT", "timeout: must be a positive number of seconds")
-        try:
-            message = json_format.ParseDict(frame, hub_pb2.ExecuteRequest())
-        except json_format.ParseError as e:
-            raise GatewayError(400, "INVALID_ARGUMENT", str(e)) from None
+        message = codec.from_json(frame, hub_pb2.ExecuteRequest)
+        assert isinstance(message, hub_pb2.ExecuteRequest)
         call = dataclasses.replace(socket.call, deadline=time.monotonic() + timeout)
         try:
-            response = await socket.gateway.invoker.unary(rpc, message, call)
+            answer = message_json(await socket.gateway.invoker.unary(rpc, message, call))
         except GatewayError as e:
-            if e.status in (400, 404, 504):  # about the action: Platypush's envelope
-                await socket.send(socket.gateway.envelope(message, e))
-                return
-            raise
-        await socket.send(message_json(response))
+            if e.status not in (400, 404, 504):
+                raise
+            answer = socket.gateway.envelope(message, e)  # about the action: Platypush's envelope
     except GatewayError as e:
-        await socket.send(error_frame(e, frame["id"]))
-        if e.status == 401:  # revoked or expired meanwhile
-            await socket.refuse(e)
+        error, answer = e, error_frame(e, frame["id"])
+    running.discard(asyncio.current_task())
+    try:
+        await socket.send(answer)
+        if error is not None and error.status == 401:  # revoked or expired meanwhile
+            await socket.refuse(error)
     except ConnectionResetError:
         pass

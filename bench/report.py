@@ -1,0 +1,162 @@
+"""BENCHMARKS.md from a run's results: the targets, the tables, two plots, and
+the analysis kept by hand in bench/ANALYSIS.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt
+
+ANALYSIS = Path(__file__).with_name("ANALYSIS.md")
+
+
+def _check(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _targets(r: dict[str, Any]) -> list[str]:
+    http, grpc = r["execute_http"], r["execute_grpc"]
+    top_ws = r["fanout"]["ws"][max(r["fanout"]["ws"])]
+    top_grpc = r["fanout"]["grpc"][max(r["fanout"]["grpc"])]
+    start = r["startup"]
+    rows = [
+        ("`/execute` ≥ 0.8 of the bare aiohttp echo", f"{http['ratio']:.2f}", http["ratio"] >= 0.8),
+        ("gRPC `Execute` ≥ 0.8 of the bare grpc.aio echo", f"{grpc['ratio']:.2f}", grpc["ratio"] >= 0.8),
+    ]
+    for name, top in (("/ws/events", top_ws), ("StreamEvents", top_grpc)):
+        n = top["subscribers"]
+        rows.append(
+            (f"{n:,} subscribers ({name}): ≥ 50,000 events/s", f"{top['rate']:,.0f}/s", top["rate"] >= 50_000)
+        )
+        rows.append(
+            (f"{n:,} subscribers ({name}): p99 < 100 ms", f"{top['p99_ms']:.0f} ms", top["p99_ms"] < 100)
+        )
+    rows += [
+        ("start-up to ready < 1 s", f"{start['seconds']:.2f} s", start["seconds"] < 1),
+        ("idle memory < 80 MB", f"{start['idle_rss_mb']:.0f} MB", start["idle_rss_mb"] < 80),
+    ]
+    lines = ["| target | measured | |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {_check(ok)} |" for name, value, ok in rows]
+    return lines
+
+
+def _pair_table(title: str, pairs: dict[Any, dict[str, Any]], what: str) -> list[str]:
+    lines = [f"| {what} | baseline req/s | Monotreme req/s | ratio | Monotreme p50 / p99 ms |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for key, pair in pairs.items():
+        base, ours = pair["baseline"], pair["monotreme"]
+        lines.append(
+            f"| {key} | {base['rps']:,.0f} | {ours['rps']:,.0f} | {pair['ratio']:.2f} | "
+            f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} |"
+        )
+    return [f"**{title}**", "", *lines]
+
+
+def _fanout_table(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "| transport | subscribers | events published | delivered | delivered/s | missed | "
+        "p50 ms | p99 ms | server RSS MB | server CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for transport, runs in r["fanout"].items():
+        for n, f in runs.items():
+            lines.append(
+                f"| {transport} | {n} | {f['published']:,} | {f['delivered']:,} | {f['rate']:,.0f} | "
+                f"{f['missed']} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['rss_mb']:.0f} | "
+                f"{f['server_cpu']:.0%} |"
+            )
+    return lines
+
+
+def _plots(r: dict[str, Any], out: Path) -> list[str]:
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, key, title in ((axes[0], "http_by_concurrency", "HTTP /execute"),
+                             (axes[1], "grpc_by_concurrency", "gRPC Execute")):  # fmt: skip
+        levels = sorted(r[key], key=int)
+        for side, label in (("baseline", "bare framework"), ("monotreme", "Monotreme")):
+            axis.plot(
+                [int(c) for c in levels], [r[key][c][side]["rps"] for c in levels], marker="o", label=label
+            )
+        axis.set(title=title, xlabel="concurrent connections", ylabel="requests/s", xscale="log")
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(out / "throughput.png", dpi=100)
+    plt.close(figure)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for transport, runs in r["fanout"].items():
+        counts = sorted(runs, key=int)
+        for stat in ("p50_ms", "p99_ms"):
+            axis.plot([int(n) for n in counts], [runs[n][stat] for n in counts], marker="o",
+                      label=f"{transport} {stat.split('_')[0]}")  # fmt: skip
+    axis.set(title="Publish-to-receipt latency", xlabel="subscribers", ylabel="ms", xscale="log")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out / "fanout-latency.png", dpi=100)
+    plt.close(figure)
+    return [
+        f"![throughput against concurrency]({out.name}/throughput.png)",
+        "",
+        f"![latency against subscribers]({out.name}/fanout-latency.png)",
+    ]
+
+
+def write(r: dict[str, Any], path: Path, out: Path) -> None:
+    m = r["machine"]
+    ws = r["ws_requests"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `python -m bench` (see bench/__main__.py); the analysis below the",
+        "tables is bench/ANALYSIS.md. Load comes from separate processes (wrk and",
+        "h2load on one thread each, Python subscriber processes); each Monotreme",
+        "figure is taken in the same run as its baseline, alternating round by round,",
+        "and the ratios are of medians.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, aiohttp {m['aiohttp']}, "
+        f"grpcio {m['grpcio']}, protobuf {m['protobuf']}, orjson {m['orjson']}."
+        + (" **Quick run: tiny loads, for checking the harness only.**" if r["quick"] else ""),
+        "",
+        "## Targets",
+        "",
+        *_targets(r),
+        "",
+        "## Requests",
+        "",
+        "The no-op action `utils.echo`, authenticated with an API token, against",
+        "bare echoes doing the least the same job needs (bench/baselines.py).",
+        "",
+        *_pair_table("HTTP `POST /execute`, 16 connections", {"16": r["execute_http"]}, "connections"),
+        "",
+        *_pair_table("gRPC `Execute`, 16 connections", {"16": r["execute_grpc"]}, "connections"),
+        "",
+        *_pair_table("HTTP by concurrency", r["http_by_concurrency"], "connections"),
+        "",
+        *_pair_table("gRPC by concurrency", r["grpc_by_concurrency"], "connections"),
+        "",
+        f"`/ws/requests`, one socket, 64 in flight: **{ws['rps']:,.0f} requests/s** "
+        f"({ws['errors']:.0f} errors).",
+        "",
+        "## Event fan-out",
+        "",
+        "One publisher (gRPC `PublishEvent`, paced at 50,000 deliveries/s or",
+        "1,000 events/s, whichever is fewer), subscribers in two processes.",
+        "",
+        *_fanout_table(r),
+        "",
+        "## Start-up and memory",
+        "",
+        f"Start-up to ready: {r['startup']['seconds']:.2f} s; resident memory idle: "
+        f"{r['startup']['idle_rss_mb']:.0f} MB (with subscribers: the fan-out table).",
+        "",
+        "## How costs grow",
+        "",
+        *_plots(r, out),
+        "",
+        ANALYSIS.read_text().strip(),
+        "",
+    ]
+    path.write_text("\n".join(lines))

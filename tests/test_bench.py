@@ -1,0 +1,53 @@
+"""The benchmark harness, once on a tiny load: it runs end to end and writes
+well-formed results. No timing is asserted here; BENCHMARKS.md holds the numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from tests.conftest import require
+
+ROOT = Path(__file__).parent.parent
+
+
+async def test_the_harness_runs_on_a_tiny_load(tmp_path: Path) -> None:
+    require("wrk")
+    require("h2load")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 110)
+    assert process.returncode == 0, output.decode()
+    results = json.loads((tmp_path / "bench-results" / "results.json").read_text())
+
+    assert results["startup"]["seconds"] > 0 and results["startup"]["idle_rss_mb"] > 0
+    for pairs in (
+        {"16": results["execute_http"]},
+        {"16": results["execute_grpc"]},
+        results["http_by_concurrency"],
+        results["grpc_by_concurrency"],
+    ):
+        assert pairs
+        for pair in pairs.values():
+            assert pair["errors"] == 0
+            assert pair["baseline"]["rps"] > 0 and pair["monotreme"]["rps"] > 0
+            assert pair["ratio"] == pair["monotreme"]["rps"] / pair["baseline"]["rps"]
+    assert results["ws_requests"]["rps"] > 0 and results["ws_requests"]["errors"] == 0
+    for transport in ("ws", "grpc"):
+        runs = results["fanout"][transport]
+        assert sorted(runs, key=int) == ["1", "10"]
+        for count, run in runs.items():
+            # A light load: every subscriber gets every event.
+            assert run["published"] > 0 and run["missed"] == 0
+            assert run["delivered"] == run["published"] * int(count)
+            assert 0 < run["p50_ms"] <= run["p99_ms"] and run["rss_mb"] > 0
+
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    for heading in ("## Targets", "## Requests", "## Event fan-out", "## Start-up and memory", "## Analysis"):
+        assert heading in report
+    for plot in ("throughput.png", "fanout-latency.png"):
+        assert (tmp_path / "bench-results" / plot).read_bytes().startswith(b"\x89PNG")
