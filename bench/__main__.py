@@ -2,6 +2,7 @@
 
     python -m bench            # the full run (about ten minutes on two cores)
     python -m bench --quick    # a tiny load, to check that the harness works
+    python -m bench --render   # BENCHMARKS.md again from bench-results/results.json
 
 Each Monotreme figure is taken in the same run as its baseline, alternating
 them round by round, and reported as a ratio of medians beside the absolute
@@ -121,11 +122,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny load, to check the harness")
     parser.add_argument("--out", type=Path, default=ROOT, help="where BENCHMARKS.md and bench-results/ go")
+    parser.add_argument(
+        "--render", action="store_true", help="only write BENCHMARKS.md again from the last results.json"
+    )
     args = parser.parse_args()
-    results = run(args.quick)
     out = args.out / "bench-results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    if args.render:
+        results = json.loads((out / "results.json").read_text())
+    else:
+        results = run(args.quick)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=2))
     report.write(results, args.out / "BENCHMARKS.md", out)
     print(f"wrote {args.out / 'BENCHMARKS.md'}")
 
