@@ -102,8 +102,10 @@ class Socket:
 
 
 def _filters(request: web.Request) -> hub_pb2.StreamEventsRequest:
-    """`?type=CustomEvent&type=...&args.subtype=foo` (values that parse as JSON are JSON)."""
-    filters = hub_pb2.StreamEventsRequest(types=request.query.getall("type", []))
+    """`?type=CustomEvent&type=...&origin=kitchen&args.subtype=foo` (values that parse as JSON are JSON)."""
+    filters = hub_pb2.StreamEventsRequest(
+        types=request.query.getall("type", []), origins=request.query.getall("origin", [])
+    )
     args: dict[str, Any] = {}
     for key, value in request.query.items():
         if key.startswith("args."):

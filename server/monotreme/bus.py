@@ -32,19 +32,22 @@ from monotreme.values import from_struct
 class Subscription:
     """One subscriber's filter and bounded queue; an async iterator of StreamEventsResponse."""
 
-    def __init__(self, types: list[str], args: dict[str, Any], queue_size: int) -> None:
+    def __init__(self, types: list[str], origins: list[str], args: dict[str, Any], queue_size: int) -> None:
         names = [canonical_type(t) for t in types]
         self._full_names = frozenset(n for n in names if "." in n)
         self._short_names = frozenset(n for n in names if "." not in n)
         self._any_type = not names
+        self._origins = frozenset(origins)
         self.args = args
         self._queue: deque[hub_pb2.StreamEventsResponse] = deque(maxlen=max(1, queue_size))
         self._missed = 0
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
 
-    def matches(self, event_type: str, short: str) -> bool:
-        return self._any_type or event_type in self._full_names or short in self._short_names
+    def matches(self, event_type: str, short: str, origin: str) -> bool:
+        return (self._any_type or event_type in self._full_names or short in self._short_names) and (
+            not self._origins or origin in self._origins
+        )
 
     def offer(self, event: hub_pb2.StreamEventsResponse) -> None:
         if len(self._queue) == self._queue.maxlen:
@@ -110,7 +113,7 @@ class EventBus:
         shared = hub_pb2.StreamEventsResponse(event=published)
         args: dict[str, Any] | None = None
         for subscription in self._subscriptions:
-            if not subscription.matches(canonical, short):
+            if not subscription.matches(canonical, short, published.origin):
                 continue
             if subscription.args:
                 if args is None:  # converted once, and only when someone filters on args
@@ -137,7 +140,9 @@ class EventBus:
             filters.check(args, "args")
         except ValueError as e:
             raise InvalidArgument(str(e)) from None
-        subscription = Subscription(list(request.types), args, queue_size or self._queue_size)
+        subscription = Subscription(
+            list(request.types), list(request.origins), args, queue_size or self._queue_size
+        )
         if self._closed:
             subscription.close()
         self._subscriptions.add(subscription)

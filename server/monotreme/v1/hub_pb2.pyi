@@ -191,6 +191,7 @@ class StreamEventsRequest(_message.Message):
 
     TYPES_FIELD_NUMBER: _builtins.int
     ARGS_FIELD_NUMBER: _builtins.int
+    ORIGINS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Event types to receive: full names or short class names (`CustomEvent`)."""
@@ -201,15 +202,22 @@ class StreamEventsRequest(_message.Message):
         nested objects match as subsets.
         """
 
+    @_builtins.property
+    def origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sources to receive from: each event's `origin` (the hub's device id for
+        its own events, a client's app id for what that client publishes).
+        """
+
     def __init__(
         self,
         *,
         types: _abc.Iterable[_builtins.str] | None = ...,
         args: _struct_pb2.Struct | None = ...,
+        origins: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["args", b"args"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "types", b"types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "origins", b"origins", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,267 @@
+"""The typed Python client (`monotreme_client`) against a real hub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from monotreme.server import Server
+from monotreme_client import (
+    ActionFailed,
+    AlreadyExists,
+    DeadlineExceeded,
+    Event,
+    FailedPrecondition,
+    Hub,
+    InvalidArgument,
+    ManagerApi,
+    MonotremeError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Credentials, SpawnedServer, register_admin
+
+CONFIG = """
+procedure.at_home(who):
+  - action: utils.echo
+    args:
+      greeting: "welcome home, ${who}"
+  - return: ${greeting}
+
+procedure.broken:
+  - action: nothing.here
+"""
+
+
+def client(server: Server | SpawnedServer, token: str | None, **options: Any) -> ManagerApi:
+    return ManagerApi(server.http_url, token=token, grpc_target=server.grpc_target, **options)
+
+
+@pytest.fixture
+async def hub_server(make_server: Callable[..., Awaitable[Server]]) -> Server:
+    return await make_server(CONFIG)
+
+
+@pytest.fixture
+async def owner(hub_server: Server) -> Credentials:
+    async with grpc.aio.insecure_channel(hub_server.grpc_target) as channel:
+        return await register_admin(channel)
+
+
+@pytest.fixture
+async def hub(hub_server: Server, owner: Credentials) -> AsyncIterator[ManagerApi]:
+    async with client(hub_server, owner.token, app_id="kitchen") as api:
+        yield api
+
+
+async def test_the_ten_lines(hub_server: Server, owner: Credentials) -> None:
+    """The issue's promise: publish, receive through get_api, run a procedure, get an owner token."""
+    received: list[Event] = []
+    async with client(hub_server, owner.token, app_id="kitchen") as hub:
+        arrivals = hub.get_api_app("kitchen")
+        arrivals.on("arrived", received.append)
+        await arrivals.subscribed()
+        await hub.realtime("arrived", {"who": "alice"})
+        greeting = await hub.run("procedure.at_home", who="alice")
+        token = await hub.get_owner_api_token()
+        for _ in range(200):
+            if received:
+                break
+            await asyncio.sleep(0.01)
+    assert greeting == "welcome home, alice"
+    assert [(e.name, e.data, e.origin) for e in received] == [("arrived", {"who": "alice"}, "kitchen")]
+    assert received[0].type == "platypush.message.event.custom.CustomEvent"
+    async with client(hub_server, token) as as_owner:
+        assert await as_owner.execute("utils.echo", n=1) == {"n": 1}
+
+
+async def test_apis_receive_only_their_source_and_iterate_in_order(
+    hub: ManagerApi, hub_server: Server
+) -> None:
+    kitchen, everything = hub.get_api_app("kitchen"), hub.get_api("*")
+    hallway = hub.get_api("hallway")
+    await asyncio.gather(kitchen.subscribed(), everything.subscribed(), hallway.subscribed())
+    async with client(hub_server, hub._transport.metadata[0][1][7:], app_id="hallway") as other:
+        await other.realtime("door", {"open": True})
+    for n in range(3):
+        await hub.realtime("tick", n)
+
+    async def first(api: Any, count: int) -> list[tuple[str, Any, str]]:
+        out = []
+        async for event in api:
+            out.append((event.name, event.data, event.origin))
+            if len(out) == count:
+                return out
+        return out
+
+    assert await asyncio.wait_for(first(kitchen, 3), 10) == [("tick", n, "kitchen") for n in range(3)]
+    assert await asyncio.wait_for(first(hallway, 1), 10) == [("door", {"open": True}, "hallway")]
+    assert [e[0] for e in await asyncio.wait_for(first(everything, 4), 10)] == [
+        "door",
+        "tick",
+        "tick",
+        "tick",
+    ]
+
+
+async def test_typed_filters_and_failing_handlers_do_not_stop_the_stream(hub: ManagerApi) -> None:
+    api = hub.get_api("*", types=["CustomEvent"], args={"data": {"level": {"$gt": 5}}})
+    seen: list[Any] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("a handler bug")
+
+    async def slow(event: Event) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(event.data["level"])
+
+    api.on("reading", broken).on("reading", slow)
+    await api.subscribed()
+    for level in (3, 7, 9):
+        await hub.realtime("reading", {"level": level})
+    await hub.publish("platypush.message.event.variable.VariableEvent", data={"level": 10})
+    for _ in range(300):
+        if len(seen) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert seen == [7, 9]
+    hub.unregister_api(api)
+    await api.wait_closed()
+    # What was buffered for iteration is still there, then the iteration ends.
+    assert [e.data["level"] async for e in api] == [7, 9]
+
+
+async def test_rest_calls_under_api(hub: ManagerApi, owner: Credentials) -> None:
+    me = await hub.get("/v1/me")
+    assert me["user"]["username"] == ADMIN_USER
+    created = await hub.post("v1/tokens", {"name": "phone", "expiry_days": 30})
+    assert created["info"]["name"] == "phone"
+    assert await hub.delete(f"/v1/tokens/{created['info']['id']}") == {"status": "ok"}
+    assert "phone" not in [t["name"] for t in (await hub.get("/v1/tokens"))["tokens"]]
+    with pytest.raises(MonotremeError) as refused:
+        await hub.put("/v1/tokens", {"name": "x"})
+    assert refused.value.reason == "METHOD_NOT_ALLOWED"
+    with pytest.raises(NotFound) as missing:
+        await hub.get("/v1/nothing")
+    assert missing.value.reason == "NOT_FOUND"
+    assert await hub.get_local_url() == hub.url
+
+
+async def test_actions_and_tokens(hub: ManagerApi) -> None:
+    actions = {a.name: a for a in await hub.actions("utils")}
+    assert set(actions) >= {"utils.echo", "utils.sleep"}
+    assert [(p.name, p.type, p.required) for p in actions["utils.sleep"].parameters] == [
+        ("seconds", "number", True)
+    ]
+    assert {a.name for a in await hub.actions()} >= {"procedure.at_home", "utils.echo"}
+    secret, token = await hub.create_token("script", expiry_days=1)
+    assert secret and token.name == "script" and token.expires_at > token.created_at
+    assert "script" in [t.name for t in await hub.tokens()]
+    with pytest.raises(AlreadyExists) as duplicate:
+        await hub.create_token("script")
+    assert duplicate.value.reason == "TOKEN_NAME_EXISTS"
+    await hub.revoke_token(token.id)
+    assert "script" not in [t.name for t in await hub.tokens()]
+
+
+async def test_each_typed_error(hub: ManagerApi, hub_server: Server, owner: Credentials) -> None:
+    with pytest.raises(NotFound) as unknown:
+        await hub.execute("nothing.here")
+    assert unknown.value.reason == "UNKNOWN_ACTION" and "nothing.here" in unknown.value.message
+    with pytest.raises(InvalidArgument):
+        await hub.execute("utils.sleep", seconds="soon")
+    with pytest.raises(ActionFailed) as failed:
+        await hub.run("procedure.broken")
+    assert "nothing.here" in failed.value.errors[0]
+    async with client(hub_server, owner.token, timeout=0.3) as impatient:
+        with pytest.raises(DeadlineExceeded):
+            await impatient.execute("utils.sleep", seconds=5)
+    async with client(hub_server, "not-a-token") as stranger:
+        with pytest.raises(Unauthenticated):
+            await stranger.execute("utils.echo")
+        with pytest.raises(Unauthenticated):
+            await stranger.get("/v1/me")
+        api = stranger.get_api("*")
+        with pytest.raises(Unauthenticated):
+            await api.subscribed()
+        with pytest.raises(Unauthenticated):
+            async for _ in api:
+                pass
+    await hub.post("/v1/users", {"username": "guest", "password": ADMIN_PASSWORD})
+    login = await hub.post("/v1/login", {"username": "guest", "password": ADMIN_PASSWORD})
+    async with client(hub_server, login["token"]) as guest:
+        with pytest.raises(PermissionDenied) as denied:
+            await guest.get_owner_api_token()
+    assert denied.value.reason == "ADMIN_REQUIRED"
+    api = hub.get_api("*", args={"level": {"$bogus": 1}})
+    with pytest.raises(InvalidArgument):
+        await api.subscribed()
+    async with ManagerApi("http://127.0.0.1:9", grpc_target="127.0.0.1:9", timeout=2) as nowhere:
+        with pytest.raises(Unavailable):
+            await nowhere.execute("utils.echo")
+        with pytest.raises(Unavailable):
+            await nowhere.get("/v1/me")
+
+
+async def test_before_the_first_user(make_server: Callable[..., Awaitable[Server]]) -> None:
+    server = await make_server()
+    async with client(server, "anything") as hub:
+        with pytest.raises(FailedPrecondition) as grpc_door:
+            await hub.execute("utils.echo")
+        with pytest.raises(FailedPrecondition) as http_door:
+            await hub.get("/v1/me")
+    assert grpc_door.value.reason == http_door.value.reason == "REGISTRATION_REQUIRED"
+
+
+async def test_streams_resume_after_a_server_restart(
+    tmp_path: Path, spawn_server: Callable[..., Awaitable[SpawnedServer]]
+) -> None:
+    first = await spawn_server(tmp_path / "data")
+    async with grpc.aio.insecure_channel(first.grpc_target) as channel:
+        owner = await register_admin(channel)
+    ports = ("--grpc-port", str(first.ports["gRPC"]), "--http-port", str(first.ports["HTTP"]))
+    async with client(first, owner.token, app_id="kitchen") as hub:
+        api = hub.get_api_app("kitchen")
+        received = api.__aiter__()
+        await api.subscribed()
+        await hub.realtime("before")
+        assert (await asyncio.wait_for(anext(received), 10)).name == "before"
+        assert await first.stop() == 0
+        second = await spawn_server(tmp_path / "data", *ports)
+        for _ in range(500):
+            if api.reconnects and api._subscribed.is_set():
+                break
+            await asyncio.sleep(0.02)
+        await api.subscribed()
+        await hub.realtime("after")
+        assert (await asyncio.wait_for(anext(received), 10)).name == "after"
+        assert api.reconnects >= 1
+        await second.stop()
+
+
+async def test_the_sync_facade(hub_server: Server, owner: Credentials) -> None:
+    def script() -> tuple[Any, ...]:
+        with Hub(hub_server.http_url, token=owner.token, grpc_target=hub_server.grpc_target) as hub:
+            hub.realtime("arrived", {"who": "bob"})
+            try:
+                hub.run("nothing.here")
+            except NotFound as e:
+                error = e.reason
+            return (
+                hub.run("procedure.at_home", who="bob"),
+                hub.get("/v1/me")["user"]["username"],
+                [a.name for a in hub.actions("utils")],
+                error,
+                bool(hub.get_owner_api_token()),
+            )
+
+    greeting, username, actions, error, token = await asyncio.to_thread(script)
+    assert (greeting, username, error, token) == ("welcome home, bob", ADMIN_USER, "UNKNOWN_ACTION", True)
+    assert "utils.echo" in actions
