@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import grpc
@@ -265,3 +269,89 @@ async def test_the_sync_facade(hub_server: Server, owner: Credentials) -> None:
     greeting, username, actions, error, token = await asyncio.to_thread(script)
     assert (greeting, username, error, token) == ("welcome home, bob", ADMIN_USER, "UNKNOWN_ACTION", True)
     assert "utils.echo" in actions
+
+
+async def cli(server: Server, token: str | None, *argv: str) -> tuple[int, str, str]:
+    """`monotreme-client` in a subprocess: (exit code, stdout, stderr)."""
+    env = {**os.environ, "MONOTREME_URL": server.http_url, "MONOTREME_GRPC": server.grpc_target}
+    env.pop("MONOTREME_TOKEN", None)
+    if token:
+        env["MONOTREME_TOKEN"] = token
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monotreme_client", *argv, env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_command_line_client(hub_server: Server, owner: Credentials) -> None:
+    token = owner.token
+    assert await cli(hub_server, token, "run", "procedure.at_home", "who=carol") == (
+        0,
+        "welcome home, carol\n",
+        "",
+    )
+    code, out, _ = await cli(
+        hub_server, token, "--json", "run", "utils.echo", "n=3", "on=true", "name=x y", "l=[1]"
+    )
+    assert (code, json.loads(out)) == (0, {"n": 3, "on": True, "name": "x y", "l": [1]})
+    code, out, _ = await cli(hub_server, token, "actions", "utils")
+    assert code == 0 and "utils.sleep(seconds: number)" in out.splitlines()[1]
+    code, out, _ = await cli(hub_server, token, "--json", "tokens", "create", "cron", "--expiry-days", "2")
+    created = json.loads(out)
+    assert code == 0 and created["info"]["name"] == "cron" and created["token"]
+    code, out, _ = await cli(hub_server, token, "--json", "tokens", "list")
+    assert "cron" in [t["name"] for t in json.loads(out)] and "token" not in out
+    code, out, _ = await cli(hub_server, token, "tokens", "list")
+    assert any(line.split()[1] == "cron" for line in out.splitlines())
+    revoked = await cli(hub_server, token, "tokens", "revoke", str(created["info"]["id"]))
+    assert revoked == (0, f"revoked token {created['info']['id']}\n", "")
+    code, out, _ = await cli(hub_server, created["token"], "run", "utils.echo")
+    assert code == 1
+    assert await cli(hub_server, token, "run", "nothing.here") == (
+        1,
+        "",
+        "monotreme-client: UNKNOWN_ACTION: unknown action 'nothing.here': no plugin 'nothing' is enabled\n",
+    )
+    code, _, err = await cli(hub_server, token, "run", "utils.echo", "novalue")
+    assert code == 1 and "expected key=value" in err
+
+
+async def test_the_command_line_client_tails_events(
+    hub: ManagerApi, hub_server: Server, owner: Credentials
+) -> None:
+    tail = asyncio.ensure_future(
+        cli(
+            hub_server,
+            owner.token,
+            "--json",
+            "events",
+            "--type",
+            "CustomEvent",
+            "--count",
+            "2",
+            "subtype=arrived",
+        )
+    )
+    watcher = hub.get_api("*")
+    await watcher.subscribed()
+    # Publish until the tail is subscribed and has seen two arrivals.
+    n = 0
+    while not tail.done():
+        await hub.realtime("left", {"n": n})
+        await hub.realtime("arrived", {"n": n})
+        n += 1
+        await asyncio.sleep(0.05)
+    code, out, err = await tail
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0, err
+    assert [line["args"]["subtype"] for line in lines] == ["arrived", "arrived"]
+    assert lines[1]["args"]["data"]["n"] == lines[0]["args"]["data"]["n"] + 1
+    assert lines[0]["origin"] == "kitchen" and lines[0]["type"].endswith("CustomEvent")
+    code, out, err = await cli(hub_server, owner.token, "--app-id", "phone", "publish", "arrived", "who=dave")
+    assert (code, out, err) == (0, "", "")
+    async for event in watcher:
+        if event.origin == "phone":
+            assert (event.name, event.data) == ("arrived", {"who": "dave"})
+            break
