@@ -9,7 +9,8 @@ gateway. clients/python/monotreme_client/proto/: betterproto2 dataclasses
 for the typed client (its transport is grpc.aio, so no stubs).
 
 Also copies google/api/*.proto from the googleapis-common-protos wheel into
-build/proto-deps/ (git-ignored), where protoc and buf find them.
+build/proto-deps/ (git-ignored), where protoc and buf find them, with
+google/rpc/error_details.proto for the clients that buf generates.
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ SERVER_OUT = ROOT / "server"
 CLIENT_OUT = ROOT / "clients" / "python" / "monotreme_client" / "proto"
 
 
+# What proto/ imports, and google.rpc.ErrorInfo, which the server sends in
+# its status details (for clients generated from the workspace).
+DEP_FILES = ("api/annotations.proto", "api/http.proto", "rpc/error_details.proto")
+
+
 def copy_deps() -> None:
-    source = Path(google.api.annotations_pb2.__file__).parent
-    target = DEPS / "google" / "api"
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("annotations.proto", "http.proto"):
-        shutil.copyfile(source / name, target / name)
+    source = Path(google.api.annotations_pb2.__file__).parent.parent
+    for name in DEP_FILES:
+        (DEPS / "google" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, DEPS / "google" / name)
 
 
 def protoc(*options: str) -> None:
@@ -76,7 +81,7 @@ def stale(fresh: Path, committed: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when the committed code is stale")
-    parser.add_argument("--deps", action="store_true", help="only copy google/api/*.proto to build/")
+    parser.add_argument("--deps", action="store_true", help="only copy the protos it imports to build/proto-deps")
     args = parser.parse_args()
     copy_deps()
     if args.deps:

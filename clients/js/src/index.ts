@@ -1,0 +1,170 @@
+// A typed client for the Monotreme hub over gRPC: Execute, StreamEvents and
+// PublishEvent, with the message types generated from proto/monotreme/v1.
+//
+//   const hub = new MonotremeHub({ target: "http://hub.local:50051", token });
+//   for await (const event of hub.streamEvents({ types: ["CustomEvent"] })) ...
+//   await hub.realtime("arrived", { who: "alice" });
+//   console.log(await hub.execute("procedure.at_home"));
+
+import { type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { HubService } from "./gen/monotreme/v1/hub_pb.js";
+
+export { Code } from "@connectrpc/connect";
+
+/** What `realtime` publishes: Platypush's CustomEvent, named by its subtype. */
+export const CUSTOM_EVENT = "platypush.message.event.custom.CustomEvent";
+
+export interface HubOptions {
+  /** The gRPC door, e.g. `http://127.0.0.1:50051`. */
+  target: string;
+  /** An API token. */
+  token?: string;
+  /** The origin of the events this client publishes. */
+  appId?: string;
+  /** Bound on each unary call, in milliseconds (default 60 s). */
+  timeoutMs?: number;
+}
+
+export interface HubEvent {
+  id: string;
+  /** The event type's full name. */
+  type: string;
+  origin: string;
+  timestamp: number;
+  /** The event's fields, without `type`. */
+  args: JsonObject;
+  /** Events this subscriber lost just before this one. */
+  missed: number;
+}
+
+export interface EventFilter {
+  /** Full type names or class names (`CustomEvent`). */
+  types?: string[];
+  /** Only events from these origins. */
+  origins?: string[];
+  /** Args the event must have; nested objects match as subsets. */
+  args?: JsonObject;
+}
+
+/** A call the hub refused: the gRPC code, the server's reason and message. */
+export class HubError extends Error {
+  constructor(
+    readonly code: Code,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(reason ? `${reason}: ${message}` : message);
+    this.name = "HubError";
+  }
+
+  static from(error: unknown): unknown {
+    if (!(error instanceof ConnectError)) return error;
+    const [info] = error.findDetails(ErrorInfoSchema);
+    return new HubError(error.code, info?.reason ?? Code[error.code], error.rawMessage);
+  }
+}
+
+/** The action ran and answered errors. */
+export class ActionFailedError extends Error {
+  constructor(
+    readonly action: string,
+    readonly errors: string[],
+  ) {
+    super(`${action}: ${errors.join("; ")}`);
+    this.name = "ActionFailedError";
+  }
+}
+
+export class MonotremeHub {
+  readonly appId: string;
+  private readonly client: Client<typeof HubService>;
+  private readonly timeoutMs: number;
+
+  constructor(options: HubOptions) {
+    const token = options.token;
+    const auth: Interceptor = (next) => (request) => {
+      if (token) request.header.set("authorization", `Bearer ${token}`);
+      return next(request);
+    };
+    this.appId = options.appId ?? "js-client";
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.client = createClient(
+      HubService,
+      createGrpcTransport({ baseUrl: options.target, interceptors: [auth] }),
+    );
+  }
+
+  /** Runs an action or procedure and answers its output. */
+  async execute(action: string, args: JsonObject = {}): Promise<JsonValue> {
+    const response = await this.call(() =>
+      this.client.execute({ type: "request", action, args, origin: this.appId }, { timeoutMs: this.timeoutMs }),
+    );
+    const result = response.response;
+    if (result && result.errors.length > 0) throw new ActionFailedError(action, result.errors);
+    return result?.output ? toJson(ValueSchema, result.output) : null;
+  }
+
+  /** Publishes an event of any type; answers it as published. */
+  async publishEvent(type: string, args: JsonObject = {}): Promise<HubEvent> {
+    const response = await this.call(() =>
+      this.client.publishEvent(
+        { event: { origin: this.appId, args: { ...args, type } } },
+        { timeoutMs: this.timeoutMs },
+      ),
+    );
+    return toHubEvent(response.event?.args ?? {}, response.event ?? {}, 0);
+  }
+
+  /** Publishes a realtime event: a CustomEvent with subtype `name` and `data`. */
+  async realtime(name: string, data: JsonValue = null): Promise<void> {
+    await this.publishEvent(CUSTOM_EVENT, { subtype: name, data });
+  }
+
+  /**
+   * The events matching `filter`, as they are published, until `signal`
+   * aborts (the iteration then ends) or the server refuses (it throws).
+   */
+  async *streamEvents(filter: EventFilter = {}, signal?: AbortSignal): AsyncGenerator<HubEvent> {
+    const stream = this.client.streamEvents(
+      { types: filter.types ?? [], origins: filter.origins ?? [], args: filter.args },
+      { signal },
+    );
+    try {
+      for await (const response of stream) {
+        const event = response.event;
+        if (event) yield toHubEvent(event.args ?? {}, event, response.missed);
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw HubError.from(error);
+    }
+  }
+
+  private async call<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw HubError.from(error);
+    }
+  }
+}
+
+function toHubEvent(
+  args: JsonObject,
+  event: { id?: string; origin?: string; timestamp?: number },
+  missed: number,
+): HubEvent {
+  const { type, ...rest } = args;
+  return {
+    id: event.id ?? "",
+    type: typeof type === "string" ? type : "",
+    origin: event.origin ?? "",
+    timestamp: event.timestamp ?? 0,
+    args: rest,
+    missed,
+  };
+}
