@@ -81,7 +81,7 @@ def stale(fresh: Path, committed: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when the committed code is stale")
-    parser.add_argument("--deps", action="store_true", help="only copy the protos it imports to build/proto-deps")
+    parser.add_argument("--deps", action="store_true", help="only copy imported protos to build/")
     args = parser.parse_args()
     copy_deps()
     if args.deps:

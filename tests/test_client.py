@@ -115,8 +115,24 @@ async def test_apis_receive_only_their_source_and_iterate_in_order(
     ]
 
 
+async def test_the_hubs_own_events_come_from_its_device_id(hub: ManagerApi, hub_server: Server) -> None:
+    api = hub.get_api(hub_server.config.server.device_id)
+    arrivals: list[Any] = []
+    api.on("arrived", lambda event: arrivals.append(event.data))
+    await api.subscribed()
+    await hub.realtime("arrived", {"who": "not the hub"})  # from "kitchen": not this source
+    await hub.execute("event.trigger", subtype="arrived", args={"who": "owner"})
+    event = await asyncio.wait_for(anext(api.__aiter__()), 10)
+    assert (event.name, event.data, event.origin) == (
+        "arrived",
+        {"who": "owner"},
+        hub_server.config.server.device_id,
+    )
+    assert arrivals == [{"who": "owner"}]
+
+
 async def test_typed_filters_and_failing_handlers_do_not_stop_the_stream(hub: ManagerApi) -> None:
-    api = hub.get_api("*", types=["CustomEvent"], args={"data": {"level": {"$gt": 5}}})
+    api = hub.get_api("*", types=["CustomEvent"], args={"args": {"level": {"$gt": 5}}})
     seen: list[Any] = []
 
     def broken(event: Event) -> None:
@@ -347,7 +363,7 @@ async def test_the_command_line_client_tails_events(
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0, err
     assert [line["args"]["subtype"] for line in lines] == ["arrived", "arrived"]
-    assert lines[1]["args"]["data"]["n"] == lines[0]["args"]["data"]["n"] + 1
+    assert lines[1]["args"]["args"]["n"] == lines[0]["args"]["args"]["n"] + 1
     assert lines[0]["origin"] == "kitchen" and lines[0]["type"].endswith("CustomEvent")
     code, out, err = await cli(hub_server, owner.token, "--app-id", "phone", "publish", "arrived", "who=dave")
     assert (code, out, err) == (0, "", "")

@@ -119,9 +119,9 @@ export class MonotremeHub {
     return toHubEvent(response.event?.args ?? {}, response.event ?? {}, 0);
   }
 
-  /** Publishes a realtime event: a CustomEvent with subtype `name` and `data`. */
+  /** Publishes a realtime event: a CustomEvent with subtype `name` and args `data`. */
   async realtime(name: string, data: JsonValue = null): Promise<void> {
-    await this.publishEvent(CUSTOM_EVENT, { subtype: name, data });
+    await this.publishEvent(CUSTOM_EVENT, { subtype: name, args: data });
   }
 
   /**

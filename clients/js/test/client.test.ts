@@ -37,7 +37,7 @@ test("a published event arrives on a filtered stream", async () => {
   const [event] = received;
   assert.equal(event.type, CUSTOM_EVENT);
   assert.equal(event.origin, "js-test");
-  assert.deepEqual(event.args, { subtype: "arrived", data: { who: "alice" } });
+  assert.deepEqual(event.args, { subtype: "arrived", args: { who: "alice" } });
   assert.equal(event.id.length, 32);
 });
 

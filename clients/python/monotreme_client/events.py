@@ -37,8 +37,9 @@ class Event:
 
     @property
     def data(self) -> Any:
-        """What `realtime(event, data)` sent."""
-        return self.args.get("data")
+        """What `realtime(event, data)` sent: a CustomEvent's `args`, as
+        `event.trigger` and Platypush fill them."""
+        return self.args.get("args")
 
     def matches(self, name: str) -> bool:
         return name in (self.name, self.type, self.type.rsplit(".", 1)[-1])

@@ -134,10 +134,10 @@ class ManagerApi:
     # Events.
 
     async def realtime(self, event: str, data: Any = None) -> None:
-        """Publishes `event` with `data` from this app: a CustomEvent whose
-        `subtype` is `event`, which `Api.on(event, ...)` and hooks on
-        `CustomEvent` with that subtype receive."""
-        await self.publish(CUSTOM_EVENT, subtype=event, data=data)
+        """Publishes `event` with `data` from this app: a CustomEvent with
+        `subtype` `event` and `args` `data`, which `Api.on(event, ...)` and
+        hooks on `CustomEvent` with that subtype receive."""
+        await self.publish(CUSTOM_EVENT, subtype=event, args=data)
 
     async def publish(self, event_type: str, /, **args: Any) -> Event:
         """Publishes an event of any type; answers it as published (id, timestamp)."""
