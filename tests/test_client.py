@@ -267,24 +267,43 @@ async def test_streams_resume_after_a_server_restart(
 
 
 async def test_the_sync_facade(hub_server: Server, owner: Credentials) -> None:
-    def script() -> tuple[Any, ...]:
+    def script() -> dict[str, Any]:
         with Hub(hub_server.http_url, token=owner.token, grpc_target=hub_server.grpc_target) as hub:
             hub.realtime("arrived", {"who": "bob"})
             try:
-                hub.run("nothing.here")
+                hub.execute("nothing.here")
             except NotFound as e:
                 error = e.reason
-            return (
-                hub.run("procedure.at_home", who="bob"),
-                hub.get("/v1/me")["user"]["username"],
-                [a.name for a in hub.actions("utils")],
-                error,
-                bool(hub.get_owner_api_token()),
-            )
+            created = hub.post("/v1/tokens", {"name": "sync"})
+            listed = [t.name for t in hub.tokens()]
+            deleted = hub.delete(f"/v1/tokens/{created['info']['id']}")
+            try:
+                hub.put("/v1/tokens", {})
+            except MonotremeError as e:
+                put = e.reason
+            return {
+                "greeting": hub.run("procedure.at_home", who="bob"),
+                "username": hub.get("/v1/me")["user"]["username"],
+                "actions": [a.name for a in hub.actions("utils")],
+                "error": error,
+                "owner token": bool(hub.get_owner_api_token()),
+                "listed": "sync" in listed,
+                "deleted": deleted,
+                "put": put,
+                "url": hub.get_local_url(),
+            }
 
-    greeting, username, actions, error, token = await asyncio.to_thread(script)
-    assert (greeting, username, error, token) == ("welcome home, bob", ADMIN_USER, "UNKNOWN_ACTION", True)
-    assert "utils.echo" in actions
+    assert await asyncio.to_thread(script) == {
+        "greeting": "welcome home, bob",
+        "username": ADMIN_USER,
+        "actions": ["utils.echo", "utils.sleep"],
+        "error": "UNKNOWN_ACTION",
+        "owner token": True,
+        "listed": True,
+        "deleted": {"status": "ok"},
+        "put": "METHOD_NOT_ALLOWED",
+        "url": hub_server.http_url,
+    }
 
 
 async def cli(server: Server, token: str | None, *argv: str) -> tuple[int, str, str]:

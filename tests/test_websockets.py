@@ -63,6 +63,16 @@ async def test_filters_at_connect_time(
         assert (await receive_json(ws))["args"]["subtype"] == "wanted"
 
 
+async def test_filters_by_origin(
+    ws_url: str, server: Server, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    async with http.ws_connect(f"{ws_url}/ws/events?token={admin.token}&origin=phone") as ws:
+        await subscribers(server, 1)
+        for origin in ("tablet", "phone"):
+            await ws.send_str(json.dumps({"type": "event", "origin": origin, "args": {"type": CUSTOM}}))
+        assert (await receive_json(ws))["origin"] == "phone"
+
+
 async def test_bad_frames_get_error_frames_and_the_socket_stays_open(
     ws_url: str, server: Server, http: aiohttp.ClientSession, admin: Credentials
 ) -> None:
