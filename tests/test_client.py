@@ -87,12 +87,12 @@ async def test_the_ten_lines(hub_server: Server, owner: Credentials) -> None:
 
 
 async def test_apis_receive_only_their_source_and_iterate_in_order(
-    hub: ManagerApi, hub_server: Server
+    hub: ManagerApi, hub_server: Server, owner: Credentials
 ) -> None:
     kitchen, everything = hub.get_api_app("kitchen"), hub.get_api("*")
     hallway = hub.get_api("hallway")
     await asyncio.gather(kitchen.subscribed(), everything.subscribed(), hallway.subscribed())
-    async with client(hub_server, hub._transport.metadata[0][1][7:], app_id="hallway") as other:
+    async with client(hub_server, owner.token, app_id="hallway") as other:
         await other.realtime("door", {"open": True})
     for n in range(3):
         await hub.realtime("tick", n)
@@ -254,9 +254,11 @@ async def test_streams_resume_after_a_server_restart(
         await hub.realtime("before")
         assert (await asyncio.wait_for(anext(received), 10)).name == "before"
         assert await first.stop() == 0
+        await asyncio.sleep(3)  # down long enough for several failed attempts
+        assert not api.is_subscribed
         second = await spawn_server(tmp_path / "data", *ports)
         for _ in range(500):
-            if api.reconnects and api._subscribed.is_set():
+            if api.reconnects and api.is_subscribed:
                 break
             await asyncio.sleep(0.02)
         await api.subscribed()

@@ -73,6 +73,11 @@ class Api:
         handlers = self._handlers.get(event, [])
         self._handlers[event] = [h for h in handlers if handler is not None and h is not handler]
 
+    @property
+    def is_subscribed(self) -> bool:
+        """Whether the server holds this Api's subscription right now."""
+        return self._subscribed.is_set() and not self._closed
+
     async def subscribed(self) -> None:
         """Waits until the server has this Api's subscription: events
         published from then on reach it. Raises the error that ended it."""

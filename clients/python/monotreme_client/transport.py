@@ -11,6 +11,17 @@ from monotreme_client.errors import from_rpc_error
 
 M = TypeVar("M", bound=betterproto2.Message)
 
+CHANNEL_OPTIONS = [
+    # Notice a connection that died silently (Wi-Fi gone, NAT expired) under
+    # a quiet event stream; the server accepts pings every 10 s.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    # Try a restarted server again within seconds, not grpc's default of up
+    # to two minutes, in step with the Api's own backoff.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
+
 
 def method(service: str, name: str) -> str:
     """The gRPC path of a method of proto/monotreme/v1."""
@@ -31,9 +42,9 @@ class Transport:
     def channel(self) -> grpc.aio.Channel:
         if self._channel is None:
             self._channel = (
-                grpc.aio.secure_channel(self.target, grpc.ssl_channel_credentials())
+                grpc.aio.secure_channel(self.target, grpc.ssl_channel_credentials(), CHANNEL_OPTIONS)
                 if self._tls
-                else grpc.aio.insecure_channel(self.target)
+                else grpc.aio.insecure_channel(self.target, CHANNEL_OPTIONS)
             )
         return self._channel
 
