@@ -392,3 +392,19 @@ async def test_the_command_line_client_tails_events(
         if event.origin == "phone":
             assert (event.name, event.data) == ("arrived", {"who": "dave"})
             break
+
+
+async def test_closing_ends_handlers_still_running(hub_server: Server, owner: Credentials) -> None:
+    started = asyncio.Event()
+
+    async def forever(event: Event) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    async with client(hub_server, owner.token, app_id="kitchen") as hub:
+        api = hub.get_api_app("kitchen").on("arrived", forever)
+        await api.subscribed()
+        await hub.realtime("arrived")
+        await asyncio.wait_for(started.wait(), 10)
+    # Leaving the block closed the Api without waiting an hour.
+    assert not api.is_subscribed

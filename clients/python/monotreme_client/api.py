@@ -86,11 +86,13 @@ class Api:
             raise self.error
 
     def close(self) -> None:
-        """Ends the stream; iterators finish."""
+        """Ends the stream and any handler still running; iterators finish."""
         if self._closed:
             return
         self._closed = True
         self._stream.cancel()
+        for task in self._tasks:
+            task.cancel()
         self._finish()
 
     async def wait_closed(self) -> None:
