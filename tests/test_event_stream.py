@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import json_format
 from monotreme.bus import EventBus
 from monotreme.events import type_matches
-from monotreme.filters import matches
+from monotreme.filters import predicate
 from monotreme.server import Server
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
 
@@ -184,13 +184,13 @@ async def test_fifty_subscribers_all_receive_an_event(
 
 
 def test_subset_matching() -> None:
-    assert matches({}, {"a": 1})
-    assert matches({"a": 1}, {"a": 1, "b": 2})
-    assert matches({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}})
-    assert not matches({"a": {"b": 1}}, {"a": {"c": 2}})
-    assert not matches({"a": 1}, {"b": 1})
-    assert not matches({"a": [1]}, {"a": [1, 2]})
-    assert not matches({"a": {"b": 1}}, {"a": 1})
+    assert predicate({})({"a": 1})
+    assert predicate({"a": 1})({"a": 1, "b": 2})
+    assert predicate({"a": {"b": 1}})({"a": {"b": 1, "c": 2}})
+    assert not predicate({"a": {"b": 1}})({"a": {"c": 2}})
+    assert not predicate({"a": 1})({"b": 1})
+    assert not predicate({"a": [1]})({"a": [1, 2]})
+    assert not predicate({"a": {"b": 1}})({"a": 1})
 
 
 def test_type_matching() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from monotreme.filters import matches
+from monotreme.filters import predicate
 from monotreme.server import Server
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
 
@@ -140,14 +140,14 @@ async def test_a_slow_hook_holds_up_neither_the_publisher_nor_streams_nor_other_
 
 def test_filters_match_values_subsets_and_operators() -> None:
     event = {"value": 15, "room": "hall", "sensor": {"kind": "temp", "id": 1}}
-    assert matches({}, event)
-    assert matches({"room": "hall", "sensor": {"kind": "temp"}}, event)
-    assert matches({"value": {"$gt": 10, "$lte": 15}}, event)
-    assert matches({"room": {"$regex": "^ha"}, "value": {"$ne": 16}}, event)
-    assert not matches({"value": {"$gt": 15}}, event)
-    assert not matches({"value": {"$gt": "a"}}, event)  # not comparable: no match, no error
-    assert not matches({"room": {"$regex": "^x"}}, event)
-    assert not matches({"value": {"$regex": "1"}}, event)  # a regex matches text only
-    assert not matches({"missing": {"$ne": 1}}, event)
-    assert not matches({"sensor": {"kind": "humidity"}}, event)
-    assert matches({"sensor": {"$eq": {"kind": "temp", "id": 1}}}, event)
+    assert predicate({})(event)
+    assert predicate({"room": "hall", "sensor": {"kind": "temp"}})(event)
+    assert predicate({"value": {"$gt": 10, "$lte": 15}})(event)
+    assert predicate({"room": {"$regex": "^ha"}, "value": {"$ne": 16}})(event)
+    assert not predicate({"value": {"$gt": 15}})(event)
+    assert not predicate({"value": {"$gt": "a"}})(event)  # not comparable: no match, no error
+    assert not predicate({"room": {"$regex": "^x"}})(event)
+    assert not predicate({"value": {"$regex": "1"}})(event)  # a regex matches text only
+    assert not predicate({"missing": {"$ne": 1}})(event)
+    assert not predicate({"sensor": {"kind": "humidity"}})(event)
+    assert predicate({"sensor": {"$eq": {"kind": "temp", "id": 1}}})(event)

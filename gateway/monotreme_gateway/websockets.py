@@ -80,8 +80,18 @@ class Socket:
         """Sends a frame (or its JSON, already encoded) as a text frame."""
         data = frame if isinstance(frame, bytes) else codec.dumps(frame)
         async with self._lock:
+            transport = self._request.transport
+            if (
+                transport is not None
+                and transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[0]
+            ):
+                # Below the low-water mark writing is not paused, so the frame
+                # goes at once: no timer to arm, which fan-out pays per frame.
+                await self.ws.send_frame(data, WSMsgType.TEXT)
+                return
             try:
-                await asyncio.wait_for(self.ws.send_frame(data, WSMsgType.TEXT), SEND_TIMEOUT)
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self.ws.send_frame(data, WSMsgType.TEXT)
             except TimeoutError:
                 log.warning("closing a websocket that stopped reading")
                 if self._request.transport is not None:

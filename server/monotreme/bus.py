@@ -38,7 +38,7 @@ class Subscription:
         self._short_names = frozenset(n for n in names if "." not in n)
         self._any_type = not names
         self._origins = frozenset(origins)
-        self.args = args
+        self.test = filters.predicate(args) if args else None
         self._queue: deque[hub_pb2.StreamEventsResponse] = deque(maxlen=max(1, queue_size))
         self._missed = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -115,10 +115,10 @@ class EventBus:
         for subscription in self._subscriptions:
             if not subscription.matches(canonical, short, published.origin):
                 continue
-            if subscription.args:
+            if subscription.test is not None:
                 if args is None:  # converted once, and only when someone filters on args
                     args = from_struct(published.args)
-                if not filters.matches(subscription.args, args):
+                if not subscription.test(args):
                     continue
             subscription.offer(shared)
         for listener in self._listeners:

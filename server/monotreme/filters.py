@@ -28,20 +28,41 @@ def _is_condition(expected: dict[str, Any]) -> bool:
     return bool(expected) and all(key in OPERATORS for key in expected)
 
 
-def matches(expected: Any, actual: Any) -> bool:
-    """Whether `actual` satisfies `expected`: every key of a dict is present and
+Predicate = Callable[[Any], bool]
+_MISSING = object()
+
+
+def predicate(expected: Any) -> Predicate:
+    """Whether a value satisfies `expected`: every key of a dict is present and
     matches (nested dicts as subsets); `{"$op": operand, ...}` compares; anything
-    else must be equal. Values that cannot be compared (20 > "x") do not match."""
-    if isinstance(expected, dict):
-        if _is_condition(expected):
+    else must be equal. Values that cannot be compared (20 > "x") do not match.
+    Built once per filter: the bus tests one filter per subscriber per event."""
+    if not isinstance(expected, dict):
+        return lambda actual: bool(expected == actual)
+    if _is_condition(expected):
+        checks = [(OPERATORS[op], operand) for op, operand in expected.items()]
+
+        def condition(actual: Any) -> bool:
             try:
-                return all(OPERATORS[op](actual, operand) for op, operand in expected.items())
+                return all(compare(actual, operand) for compare, operand in checks)
             except TypeError:
                 return False
-        return isinstance(actual, dict) and all(
-            key in actual and matches(value, actual[key]) for key, value in expected.items()
-        )
-    return bool(expected == actual)
+
+        return condition
+    # Plain values compare directly; nested filters recurse.
+    equal = [(key, value) for key, value in expected.items() if not isinstance(value, dict)]
+    nested = [(key, predicate(value)) for key, value in expected.items() if isinstance(value, dict)]
+
+    def subset(actual: Any) -> bool:
+        if not isinstance(actual, dict):
+            return False
+        for key, value in equal:
+            if value != actual.get(key, _MISSING):
+                return False
+        # `not nested` first: no generator to build for a flat filter.
+        return not nested or all(key in actual and test(actual[key]) for key, test in nested)
+
+    return subset
 
 
 def check(expected: Any, where: str = "filter") -> None:

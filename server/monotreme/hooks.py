@@ -20,6 +20,7 @@ from typing import Any
 from monotreme import filters
 from monotreme.dispatcher import Dispatcher
 from monotreme.events import Event, WebhookEvent, canonical_type, short_name, type_matches
+from monotreme.filters import Predicate
 from monotreme.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
 from monotreme.threads import in_own_thread
 from monotreme.v1 import hub_pb2
@@ -65,11 +66,13 @@ class Hook:
     # Runs the hook for an event (the message, and the instance scripts see);
     # answers its return value.
     run: Callable[[Event], Awaitable[Any]]
+    _test: Predicate = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_test", filters.predicate(self.filters))
 
     def matches(self, event_type: str, args: dict[str, Any]) -> bool:
-        return (not self.event_type or type_matches(self.event_type, event_type)) and filters.matches(
-            self.filters, args
-        )
+        return (not self.event_type or type_matches(self.event_type, event_type)) and self._test(args)
 
 
 def function_hook(function: Callable[..., Any], event_type: str, conditions: dict[str, Any]) -> Hook:
