@@ -105,9 +105,10 @@ def run(quick: bool) -> dict[str, Any]:
             results["http_by_concurrency"] = {c: http(c, curve_seconds) for c in concurrency}
             results["grpc_by_concurrency"] = {c: grpc(c, curve_seconds) for c in concurrency}
             results["ws_requests"] = wsrequests.run(hub_http, hub.token, 64, seconds)
+            results["fanout_pace"] = {"deliveries": fanout.PACE_DELIVERIES, "events": fanout.PACE_EVENTS}
             results["fanout"] = {
                 transport: {
-                    n: asdict(fanout.run(hub, transport, n, rate=min(1000.0, 50_000 / n), seconds=seconds))
+                    n: asdict(fanout.run(hub, transport, n, rate=fanout.pace(n), seconds=seconds))
                     for n in subscribers
                 }
                 for transport in ("ws", "grpc")

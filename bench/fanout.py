@@ -27,6 +27,16 @@ from monotreme.v1 import hub_pb2, hub_pb2_grpc
 from bench.procs import Server
 
 CUSTOM = "platypush.message.event.custom.CustomEvent"
+# The publisher's pace: twice the 50,000/s target in deliveries, so that the
+# pace is never what limits the measured rate; at most this many events a second.
+PACE_DELIVERIES, PACE_EVENTS = 100_000, 1000
+
+
+def pace(subscribers: int) -> float:
+    """Events a second to publish to this many subscribers."""
+    return min(PACE_EVENTS, PACE_DELIVERIES / subscribers)
+
+
 # Latencies each subscriber process reports at most (a random sample beyond).
 _SAMPLE = 20_000
 
