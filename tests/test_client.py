@@ -72,6 +72,7 @@ async def test_the_ten_lines(hub_server: Server, owner: Credentials) -> None:
         arrivals = hub.get_api_app("kitchen")
         arrivals.on("arrived", received.append)
         await arrivals.subscribed()
+        assert (arrivals.app_id, arrivals.is_subscribed) == ("kitchen", True)
         await hub.realtime("arrived", {"who": "alice"})
         greeting = await hub.run("procedure.at_home", who="alice")
         token = await hub.get_owner_api_token()
@@ -152,10 +153,15 @@ async def test_typed_filters_and_failing_handlers_do_not_stop_the_stream(hub: Ma
             break
         await asyncio.sleep(0.01)
     assert seen == [7, 9]
+    api.off("reading", slow)
+    await hub.realtime("reading", {"level": 8})
+    received = api.__aiter__()  # everything since the Api was made, in order
+    levels = [(await asyncio.wait_for(anext(received), 10)).data["level"] for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert (levels, seen) == ([7, 9, 8], [7, 9])  # 8 came, and the removed handler did not run
     hub.unregister_api(api)
     await api.wait_closed()
-    # What was buffered for iteration is still there, then the iteration ends.
-    assert [e.data["level"] async for e in api] == [7, 9]
+    assert [e async for e in api] == []  # drained, and closed: the iteration ends
 
 
 async def test_rest_calls_under_api(hub: ManagerApi, owner: Credentials) -> None:
