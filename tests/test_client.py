@@ -418,3 +418,16 @@ async def test_closing_ends_handlers_still_running(hub_server: Server, owner: Cr
         await asyncio.wait_for(started.wait(), 10)
     # Leaving the block closed the Api without waiting an hour.
     assert not api.is_subscribed
+
+
+async def test_a_revoked_token_ends_its_streams_with_the_reason(hub: ManagerApi, hub_server: Server) -> None:
+    secret, token = await hub.create_token("tablet")
+    async with client(hub_server, secret) as tablet:
+        api = tablet.get_api("*")
+        await api.subscribed()
+        await hub.revoke_token(token.id)
+        with pytest.raises(Unauthenticated) as revoked:
+            async for _ in api:
+                pass
+    assert revoked.value.reason == "TOKEN_REVOKED"
+    assert api.reconnects == 0 and not api.is_subscribed
