@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
 from monotreme.server import Server
+from monotreme.v1 import hub_pb2, hub_pb2_grpc
+from monotreme_gateway.codec import to_json
+from monotreme_gateway.invoker import RemoteInvoker
+from monotreme_gateway.site import create_app, start_site
 
-from tests.conftest import ADMIN_PASSWORD, Credentials, require
+from tests.conftest import ADMIN_PASSWORD, Credentials, register_admin, require
 
 
 async def curl(*args: str) -> tuple[int, Any]:
@@ -227,3 +234,81 @@ async def test_a_hundred_concurrent_execute_callers(gateway_url: str, admin: Cre
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
         answers = await asyncio.gather(*(caller(session, n) for n in range(100)))
     assert answers == [{"output": {"n": n}, "errors": []} for n in range(100)]
+
+
+SHAPES_SCRIPT = """
+import dataclasses, datetime
+from monotreme import procedure
+
+
+@dataclasses.dataclass
+class Reading:
+    room: str
+    value: float
+
+
+@procedure
+def shapes():
+    return {
+        "float": 2.0, "half": 0.5, "big": 2**60, "tuple": (1, "a"), "set": {3},
+        "keys": {1: "one"}, "reading": Reading("hall", 21.0), "bytes": b"hi",
+        "when": datetime.date(2026, 11, 23), "none": None, "json text": '{"a": 1}',
+    }
+
+
+@procedure
+def as_text():
+    return '[1, 2.0]'
+"""
+
+
+@pytest.mark.parametrize("action", ["procedure.shapes", "procedure.as_text", "nothing.here"])
+async def test_every_door_answers_execute_alike(
+    tmp_path: Path, make_server: Callable[..., Awaitable[Server]], http: aiohttp.ClientSession, action: str
+) -> None:
+    """The in-process /execute, the remote gateway's and gRPC give the same JSON."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "shapes.py").write_text(SHAPES_SCRIPT)
+    server: Server = await make_server(f"scripts_dir: {tmp_path / 'scripts'}\n")
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        admin = await register_admin(channel)
+        stub = hub_pb2_grpc.HubServiceStub(channel)
+        try:
+            grpc_answer = to_json(
+                await stub.Execute(hub_pb2.ExecuteRequest(action=action, id="1"), metadata=admin.metadata)
+            )
+        except grpc.aio.AioRpcError as e:
+            grpc_answer = {"code": e.code().name}
+    invoker = RemoteInvoker(server.grpc_target)
+    runner, port = await start_site(
+        create_app(invoker, origin=server.config.server.device_id, max_body_bytes=1 << 20), "127.0.0.1", 0
+    )
+    answers = []
+    try:
+        for url in (server.http_url, f"http://127.0.0.1:{port}"):
+            async with http.post(
+                f"{url}/execute", json={"type": "request", "action": action, "id": "1"},
+                headers={"Authorization": f"Bearer {admin.token}"},
+            ) as response:  # fmt: skip
+                answers.append((response.status, await response.json()))
+    finally:
+        await runner.cleanup()
+        await invoker.close()
+    for _, answer in answers:
+        answer.pop("_timestamp")
+    (status, in_process), (_, remote) = answers
+    assert in_process == remote
+    assert list(in_process) == ["id", "type", "target", "origin", "response"]
+    if action == "nothing.here":
+        assert (status, grpc_answer, in_process["response"]["output"]) == (404, {"code": "NOT_FOUND"}, None)
+        return
+    grpc_answer.pop("_timestamp")
+    assert (status, in_process) == (200, grpc_answer)
+    if action == "procedure.as_text":
+        assert in_process["response"] == {"output": [1, 2], "errors": []}
+    else:
+        assert in_process["response"]["output"] == {
+            "float": 2, "half": 0.5, "big": float(2**60), "tuple": [1, "a"], "set": [3],
+            "keys": {"1": "one"}, "reading": {"room": "hall", "value": 21}, "bytes": "hi",
+            "when": "2026-11-23", "none": None, "json text": '{"a": 1}',
+        }  # fmt: skip

@@ -4,7 +4,6 @@ and the pieces every door of the gateway shares (credentials, JSON bodies, error
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,10 +13,10 @@ from aiohttp import web
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from monotreme.call import Call
-from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
 
 from monotreme_gateway import codec, openapi
+from monotreme_gateway.envelope import envelope
 from monotreme_gateway.errors import GatewayError, json_response
 from monotreme_gateway.invoker import Invoker
 from monotreme_gateway.routes import CREDENTIAL_PARAMS, Route, routes
@@ -147,13 +146,15 @@ class Gateway:
             message = await _request_message(route, request, route.variables_of(request.match_info))
             if route.rpc.server_streaming:
                 return await self._stream(route, message, request)
-            try:
-                response = await self.invoker.unary(route.rpc, message, call_of(request))
-            except GatewayError as e:
-                # About the action itself (unknown, bad arguments, too slow): Platypush's envelope.
-                if isinstance(message, hub_pb2.ExecuteRequest) and e.status in (400, 404, 504):
-                    return json_response(self.envelope(message, e), e.status)
-                raise
+            if isinstance(message, hub_pb2.ExecuteRequest):
+                try:
+                    return json_response(await self.invoker.execute(message, call_of(request)))
+                except GatewayError as e:
+                    # About the action itself (unknown, bad arguments, too slow): Platypush's envelope.
+                    if e.status in (400, 404, 504):
+                        return json_response(self.envelope(message, e), e.status)
+                    raise
+            response = await self.invoker.unary(route.rpc, message, call_of(request))
             return json_response(message_json(response))
 
         return handle
@@ -189,14 +190,7 @@ class Gateway:
 
     def envelope(self, request: hub_pb2.ExecuteRequest, error: GatewayError) -> dict[str, Any]:
         """A refused Execute keeps Platypush's response envelope, errors filled."""
-        return {
-            "id": request.id or new_id(),
-            "type": "response",
-            "target": request.origin,
-            "origin": self._origin,
-            "_timestamp": time.time(),
-            "response": {"output": None, "errors": [error.message]},
-        }
+        return envelope(request, self._origin, None, [error.message])
 
     async def healthz(self, request: web.Request) -> web.Response:
         if await self.invoker.ready():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -16,16 +16,25 @@ from monotreme.errors import DeadlineExceeded, ServiceError
 from monotreme.grpc_server import STATUS_DETAILS_KEY
 from monotreme.hub import Hub
 from monotreme.rpc import Method, contract
+from monotreme.v1 import hub_pb2
+from monotreme.values import as_value, from_struct
 
+from monotreme_gateway import codec
+from monotreme_gateway.envelope import envelope
 from monotreme_gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
+EXECUTE = "/monotreme.v1.HubService/Execute"
 
 
 class Invoker(Protocol):
     methods: dict[str, Method]
 
     async def unary(self, rpc: Method, request: Message, call: Call) -> Message: ...
+
+    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> dict[str, Any]:
+        """Execute, answered as its JSON envelope (the Platypush answer)."""
+        ...
 
     def stream(self, rpc: Method, request: Message, call: Call) -> AsyncIterator[Message]: ...
 
@@ -43,6 +52,7 @@ class InProcessInvoker:
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
         self.methods = hub.methods.methods
+        self._execute = self.methods[EXECUTE]
 
     async def unary(self, rpc: Method, request: Message, call: Call) -> Message:
         try:
@@ -51,6 +61,19 @@ class InProcessInvoker:
             raise GatewayError.from_status(e.code, e.reason, e.message) from None
         except Exception as e:
             raise _internal(e) from None
+
+    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> dict[str, Any]:
+        # The hub's own Execute, minus building an ExecuteResponse only to
+        # print it: /execute's hot path (see BENCHMARKS.md).
+        dispatcher = self._hub.dispatcher
+        try:
+            call = await self._hub.methods.authorize(self._execute, call)
+            output, errors = await dispatcher.outcome(request.action, from_struct(request.args), call)
+        except ServiceError as e:
+            raise GatewayError.from_status(e.code, e.reason, e.message) from None
+        except Exception as e:
+            raise _internal(e) from None
+        return envelope(request, dispatcher.origin, as_value(output), errors)
 
     async def stream(self, rpc: Method, request: Message, call: Call) -> AsyncIterator[Message]:
         try:
@@ -101,6 +124,9 @@ class RemoteInvoker:
             return response
         except grpc.aio.AioRpcError as e:
             raise _from_rpc_error(e) from None
+
+    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> dict[str, Any]:
+        return codec.to_json(await self.unary(self.methods[EXECUTE], request, call))
 
     async def stream(self, rpc: Method, request: Message, call: Call) -> AsyncIterator[Message]:
         multicallable = self._channel.unary_stream(

@@ -37,7 +37,6 @@ REQUEST_TIMEOUT = 60.0
 _GET_CURRENT_USER = "/monotreme.v1.AuthService/GetCurrentUser"
 _STREAM_EVENTS = "/monotreme.v1.HubService/StreamEvents"
 _PUBLISH_EVENT = "/monotreme.v1.HubService/PublishEvent"
-_EXECUTE = "/monotreme.v1.HubService/Execute"
 
 
 # The bus hands every subscriber the same response: one encoding serves them all.
@@ -203,7 +202,6 @@ async def requests(gateway: Gateway, request: web.Request) -> web.WebSocketRespo
 async def _execute(socket: Socket, frame: dict[str, Any], running: set[asyncio.Task[None]]) -> None:
     """Runs one request and sends its answer; it stops counting as in flight
     before the answer goes, so a client may send the next one on receipt."""
-    rpc = socket.gateway.invoker.methods[_EXECUTE]
     error: GatewayError | None = None
     try:
         timeout = frame.pop("timeout", REQUEST_TIMEOUT)
@@ -213,7 +211,7 @@ async def _execute(socket: Socket, frame: dict[str, Any], running: set[asyncio.T
         assert isinstance(message, hub_pb2.ExecuteRequest)
         call = dataclasses.replace(socket.call, deadline=time.monotonic() + timeout)
         try:
-            answer = message_json(await socket.gateway.invoker.unary(rpc, message, call))
+            answer = await socket.gateway.invoker.execute(message, call)
         except GatewayError as e:
             if e.status not in (400, 404, 504):
                 raise

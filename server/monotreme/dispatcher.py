@@ -51,7 +51,7 @@ def _with_errors(output: Any) -> tuple[Any, list[str]]:
 class Dispatcher:
     def __init__(self, actions: ActionRegistry, origin: str) -> None:
         self._actions = actions
-        self._origin = origin
+        self.origin = origin
 
     async def run(self, action: str, args: dict[str, Any], call: Call | None = None) -> Any:
         """Runs an action for `call` (by default the call being served) and
@@ -84,10 +84,13 @@ class Dispatcher:
         finally:
             running.reset(token)
 
-    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
-        """The response envelope; an action that raises fills `errors` instead of failing the call."""
-        spec = self._actions.resolve(request.action)
-        bound = spec.bind(from_struct(request.args))
+    async def outcome(self, action: str, args: dict[str, Any], call: Call) -> tuple[Any, list[str]]:
+        """The action's output and errors as Platypush answers them: one that
+        raises fills `errors` instead of failing the call; a string holding JSON
+        is that JSON; no output is `{"success": ...}`. Raises ServiceError for a
+        refused action (unknown, bad arguments, past the deadline)."""
+        spec = self._actions.resolve(action)
+        bound = spec.bind(args)
         errors: list[str] = []
         try:
             output, errors = _with_errors(await self._run(spec, bound, call))
@@ -99,14 +102,19 @@ class Dispatcher:
         except Exception as e:
             log.exception("action %s failed", spec.name)
             errors, output = [str(e) or type(e).__name__], None
-        output = from_json(output)  # as Platypush answers: a string holding JSON is that JSON
+        output = from_json(output)
         if output is None:
             output = {"success": not errors}
+        return output, errors
+
+    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
+        """The response envelope around the outcome."""
+        output, errors = await self.outcome(request.action, from_struct(request.args), call)
         response = hub_pb2.ExecuteResponse(
             id=request.id or new_id(),
             type="response",
             target=request.origin,
-            origin=self._origin,
+            origin=self.origin,
             timestamp=time.time(),
             response=hub_pb2.ActionResult(errors=errors),
         )

@@ -85,21 +85,22 @@ class MethodTable:
         if unbound:
             raise TypeError(f"RPCs without an implementation: {', '.join(unbound)}")
 
-    async def _authorized(self, method: Method, call: Call) -> Call:
+    async def authorize(self, method: Method, call: Call) -> Call:
+        """The call with its principal; raises Unauthenticated unless the method is public."""
         if method.public:
             return call
         return call.authenticated(await self._authenticate(call))
 
     async def unary(self, method: Method, request: Message, call: Call) -> Message:
         """Runs a unary RPC; raises `ServiceError` for a refused call."""
-        call = await self._authorized(method, call)
+        call = await self.authorize(method, call)
         assert method.implementation is not None
         response: Message = await method.implementation(request, call)
         return response
 
     async def stream(self, method: Method, request: Message, call: Call) -> AsyncIterator[Message]:
         """Runs a server-streaming RPC; raises `ServiceError` for a refused call."""
-        call = await self._authorized(method, call)
+        call = await self.authorize(method, call)
         assert method.implementation is not None
         async for response in method.implementation(request, call):
             yield response

@@ -105,6 +105,24 @@ def to_value(value: Any) -> struct_pb2.Value:
     return result
 
 
+def as_value(value: Any) -> Any:
+    """`value` exactly as a google.protobuf.Value would carry it, without
+    building one: JSON data (see to_jsonable) whose numbers went through a
+    double, integral ones back as integers (the in-process /execute answers
+    what gRPC and the remote gateway answer)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < _EXACT_INTEGERS else float(value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, dict):
+        return {str(key): as_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_value(item) for item in value]
+    return as_value(to_jsonable(value))
+
+
 def json_numbers(value: Any) -> Any:
     """JSON data with integral doubles back as integers (see the module's doc)."""
     if isinstance(value, float):
