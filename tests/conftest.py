@@ -106,8 +106,8 @@ async def gateway_url(request: pytest.FixtureRequest, server: Server) -> AsyncIt
     if request.param == "in-process":
         yield server.http_url
         return
-    invoker = RemoteInvoker(server.grpc_target)
-    app = create_app(invoker, origin=server.config.server.device_id, max_body_bytes=1 << 20)
+    invoker = RemoteInvoker(server.grpc_target, origin=server.config.server.device_id)
+    app = create_app(invoker, max_body_bytes=1 << 20)
     runner, port = await start_site(app, "127.0.0.1", 0)
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()

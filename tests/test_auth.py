@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import jwt
 import pytest
-from monotreme.auth import Auth
 from monotreme.config import AuthSettings
+from monotreme.identity import Identity
 from monotreme.server import Server
-from monotreme.store import Store
+from monotreme.store.sqlite import Store
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 from tests.conftest import ADMIN_PASSWORD, Credentials
@@ -327,8 +327,8 @@ async def test_revoking_a_token_ends_its_open_streams(
 
 def test_token_secrets_are_not_stored(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
-    auth = Auth(store, tmp_path, AuthSettings())
-    asyncio.run(auth.add_user("alice", "alice-password"))
-    secret, _ = auth.create_token("alice", "t")
+    accounts = Identity.open(store, tmp_path, AuthSettings()).accounts
+    asyncio.run(accounts.add_user("alice", "alice-password"))
+    secret, _ = accounts.create_token("alice", "t")
     store.close()
     assert secret.encode() not in (tmp_path / "db").read_bytes()

@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
-from monotreme.bus import EventBus
-from monotreme.events import type_matches
-from monotreme.filters import predicate
+from monotreme.events.bus import EventBus
+from monotreme.events.filters import predicate
+from monotreme.events.types import type_matches
 from monotreme.server import Server
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
 

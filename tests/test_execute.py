@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
-from monotreme.config import ConfigError
+from monotreme.errors import ConfigError
 from monotreme.server import Server
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
 

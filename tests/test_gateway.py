@@ -14,9 +14,9 @@ import grpc
 import pytest
 from monotreme.server import Server
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
-from monotreme_gateway.codec import to_json
 from monotreme_gateway.invoker import RemoteInvoker
 from monotreme_gateway.site import create_app, start_site
+from monotreme_gateway.transcoder.codec import to_json
 
 from tests.conftest import ADMIN_PASSWORD, Credentials, register_admin, require
 
@@ -279,10 +279,8 @@ async def test_every_door_answers_execute_alike(
             )
         except grpc.aio.AioRpcError as e:
             grpc_answer = {"code": e.code().name}
-    invoker = RemoteInvoker(server.grpc_target)
-    runner, port = await start_site(
-        create_app(invoker, origin=server.config.server.device_id, max_body_bytes=1 << 20), "127.0.0.1", 0
-    )
+    invoker = RemoteInvoker(server.grpc_target, origin=server.config.server.device_id)
+    runner, port = await start_site(create_app(invoker, max_body_bytes=1 << 20), "127.0.0.1", 0)
     answers = []
     try:
         for url in (server.http_url, f"http://127.0.0.1:{port}"):

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from monotreme.filters import predicate
+from monotreme.events.filters import predicate
 from monotreme.server import Server
 from monotreme.v1 import hub_pb2, hub_pb2_grpc
 
@@ -110,11 +110,11 @@ async def test_python_hooks_filter_and_may_be_async(
 async def test_a_failing_hook_is_logged_by_name_and_spares_the_others(
     hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="monotreme.hooks"):
+    with caplog.at_level(logging.ERROR, logger="monotreme.automation.hooks"):
         await publish(hub_stub, admin, custom_event("boom"))
         records = await records_once_sentinel_seen(hub_stub, admin)
     assert records["survived"] == [None]
-    failures = [r for r in caplog.records if r.name == "monotreme.hooks"]
+    failures = [r for r in caplog.records if r.name == "monotreme.automation.hooks"]
     assert [r.getMessage() for r in failures] == [
         "hook monotreme_scripts.automation.explode failed on CustomEvent: the hook went boom"
     ]

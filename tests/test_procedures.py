@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
-from monotreme.config import Config, ConfigError
+from monotreme.config import Config
+from monotreme.errors import ConfigError
 from monotreme.hub import Hub
 from monotreme.server import Server
 from monotreme.v1 import hub_pb2, hub_pb2_grpc

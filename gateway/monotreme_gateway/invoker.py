@@ -1,112 +1,119 @@
-"""How the gateway reaches the service: in-process (the default: the method table,
-no network hop) or remote (a grpc.aio channel). Both raise GatewayError alike."""
+"""How the gateway reaches the services: in-process (the default: the method
+table, no network hop) or remote (a grpc.aio channel to `monotreme serve`).
+Both raise ServiceError alike, code and reason kept, and give Execute's
+door-neutral outcome, so every adapter behaves the same over either.
+
+The remote one imports only the contract and the services' light modules:
+a gateway process in front of a remote hub loads no part of the hub."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 import grpc
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from monotreme.actions.outcome import Outcome
 from monotreme.call import Call
 from monotreme.errors import DeadlineExceeded, ServiceError
-from monotreme.grpc_server import STATUS_DETAILS_KEY
-from monotreme.hub import Hub
-from monotreme.rpc import Method, contract
+from monotreme.services import execute
+from monotreme.services.status import STATUS_DETAILS_KEY, error_of
+from monotreme.services.table import Method, MethodTable, contract
 from monotreme.v1 import hub_pb2
-from monotreme.values import as_value, from_struct
-
-from monotreme_gateway import codec
-from monotreme_gateway.envelope import envelope
-from monotreme_gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
-EXECUTE = "/monotreme.v1.HubService/Execute"
 
 
 class Invoker(Protocol):
+    """The method table, as the gateway sees it."""
+
     methods: dict[str, Method]
+    # The `origin` of the answers this gateway gives.
+    origin: str
 
     async def unary(self, rpc: Method, request: Message, call: Call) -> Message: ...
 
-    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> dict[str, Any]:
-        """Execute, answered as its JSON envelope (the Platypush answer)."""
-        ...
-
     def stream(self, rpc: Method, request: Message, call: Call) -> AsyncIterator[Message]: ...
+
+    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
+        """Execute's outcome (a refusal about the action included); raises a
+        refusal about the caller."""
+        ...
 
     async def ready(self) -> bool: ...
 
 
-def _internal(error: Exception) -> GatewayError:
+def _internal(error: Exception) -> ServiceError:
+    """A bug, not the caller's mistake: logged whole, told little."""
     log.exception("internal error", exc_info=error)
-    return GatewayError(500, "INTERNAL", "internal error")
+    return ServiceError("internal error")
 
 
 class InProcessInvoker:
-    """Calls the hub's method table directly, as the gRPC server does."""
+    """Calls the hub's method table directly, as the gRPC door does; Execute
+    goes through HubService's own outcome, so HTTP prints the envelope from
+    it without building an ExecuteResponse only to print it."""
 
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-        self.methods = hub.methods.methods
-        self._execute = self.methods[EXECUTE]
+    def __init__(
+        self,
+        table: MethodTable,
+        outcome: Callable[[hub_pb2.ExecuteRequest, Call], Awaitable[Outcome]],
+        *,
+        origin: str,
+        ready: Callable[[], bool],
+    ) -> None:
+        self._table = table
+        self._outcome = outcome
+        self._ready = ready
+        self.methods = table.methods
+        self.origin = origin
+        self._execute = self.methods[execute.EXECUTE]
 
     async def unary(self, rpc: Method, request: Message, call: Call) -> Message:
         try:
-            return await self._hub.methods.unary(rpc, request, call)
-        except ServiceError as e:
-            raise GatewayError.from_status(e.code, e.reason, e.message) from None
+            return await self._table.unary(rpc, request, call)
+        except ServiceError:
+            raise
         except Exception as e:
             raise _internal(e) from None
 
-    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> dict[str, Any]:
-        # The hub's own Execute, minus building an ExecuteResponse only to
-        # print it: /execute's hot path (see BENCHMARKS.md).
-        dispatcher = self._hub.dispatcher
+    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
         try:
-            call = await self._hub.methods.authorize(self._execute, call)
-            output, errors = await dispatcher.outcome(request.action, from_struct(request.args), call)
-        except ServiceError as e:
-            raise GatewayError.from_status(e.code, e.reason, e.message) from None
+            return await self._outcome(request, await self._table.authorize(self._execute, call))
+        except ServiceError:
+            raise
         except Exception as e:
             raise _internal(e) from None
-        return envelope(request, dispatcher.origin, as_value(output), errors)
 
     async def stream(self, rpc: Method, request: Message, call: Call) -> AsyncIterator[Message]:
-        try:
-            async for response in self._hub.methods.stream(rpc, request, call):
-                yield response
-        except ServiceError as e:
-            raise GatewayError.from_status(e.code, e.reason, e.message) from None
+        async for response in self._table.stream(rpc, request, call):
+            yield response
 
     async def ready(self) -> bool:
-        return self._hub.ready
+        return self._ready()
 
 
-def _from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
-    """The reason travels in the google.rpc.Status details the server sends."""
+def _error(error: grpc.aio.AioRpcError) -> ServiceError:
+    """The core's error, from the status and the details the gRPC door sends."""
     if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return GatewayError(504, "DEADLINE_EXCEEDED", DeadlineExceeded.MESSAGE)
-    reason = error.code().name
-    for key, value in error.trailing_metadata() or ():
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            for detail in status_pb2.Status.FromString(value).details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    reason = info.reason
-    return GatewayError.from_status(error.code(), reason, error.details() or reason)
+        return DeadlineExceeded(DeadlineExceeded.MESSAGE)
+    details = dict(error.trailing_metadata() or ()).get(STATUS_DETAILS_KEY)
+    return error_of(
+        error.code().value[0], error.details() or "", details if isinstance(details, bytes) else None
+    )
 
 
 class RemoteInvoker:
     """Forwards calls over a grpc.aio channel to `monotreme serve` elsewhere."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, origin: str) -> None:
         self.methods = contract()
+        self.origin = origin
         self._channel = grpc.aio.insecure_channel(target)
         self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._execute = self.methods[execute.EXECUTE]
 
     @staticmethod
     def _metadata(call: Call) -> tuple[tuple[str, str], ...]:
@@ -123,10 +130,15 @@ class RemoteInvoker:
             )
             return response
         except grpc.aio.AioRpcError as e:
-            raise _from_rpc_error(e) from None
+            raise _error(e) from None
 
-    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> dict[str, Any]:
-        return codec.to_json(await self.unary(self.methods[EXECUTE], request, call))
+    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
+        try:
+            answer = await self.unary(self._execute, request, call)
+        except ServiceError as e:
+            return execute.outcome_of(e)
+        assert isinstance(answer, hub_pb2.ExecuteResponse)
+        return execute.outcome_of(answer)
 
     async def stream(self, rpc: Method, request: Message, call: Call) -> AsyncIterator[Message]:
         multicallable = self._channel.unary_stream(
@@ -138,7 +150,7 @@ class RemoteInvoker:
             async for response in responses:
                 yield response
         except grpc.aio.AioRpcError as e:
-            raise _from_rpc_error(e) from None
+            raise _error(e) from None
         finally:
             responses.cancel()
 

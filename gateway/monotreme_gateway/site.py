@@ -1,4 +1,6 @@
-"""Assembling and running the gateway: on the hub in-process, or alone in front of a remote server."""
+"""Assembling and running the gateway: the Platypush adapters, then every
+annotated RPC's route; in front of an in-process method table (built by
+`monotreme serve`) or, alone, in front of a remote hub."""
 
 from __future__ import annotations
 
@@ -6,31 +8,27 @@ import asyncio
 import functools
 import logging
 import signal
-import socket
 
 from aiohttp import web
-from monotreme.hub import Hub
+from monotreme.services.execute import EXECUTE
 
-from monotreme_gateway import webhooks, websockets
-from monotreme_gateway.app import Gateway, errors_middleware
-from monotreme_gateway.auth import AuthEndpoint
-from monotreme_gateway.invoker import InProcessInvoker, Invoker, RemoteInvoker
+from monotreme_gateway.invoker import Invoker, RemoteInvoker
+from monotreme_gateway.platypush import execute, webhooks, websockets
+from monotreme_gateway.platypush.auth import AuthEndpoint
+from monotreme_gateway.transcoder.errors import errors_middleware
+from monotreme_gateway.transcoder.handler import Transcoder
 
 log = logging.getLogger("monotreme")
 
 
-def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.Application:
-    """The adapters first, then every annotated RPC's route."""
-    gateway = Gateway(invoker, origin)
+def create_app(invoker: Invoker, *, max_body_bytes: int) -> web.Application:
     app = web.Application(client_max_size=max_body_bytes, middlewares=[errors_middleware])
     app[websockets.MAX_BODY_BYTES] = max_body_bytes
-    app.router.add_get("/ws/events", functools.partial(websockets.events, gateway))
-    app.router.add_get("/ws/requests", functools.partial(websockets.requests, gateway))
-    app.router.add_route("*", "/auth", AuthEndpoint(gateway).handle)
-    app.router.add_route("*", "/hook/{name}", functools.partial(webhooks.hook, gateway))
-    app.router.add_get("/healthz", gateway.healthz)
-    app.router.add_get("/openapi.json", gateway.openapi)
-    gateway.add_routes(app)
+    app.router.add_get("/ws/events", functools.partial(websockets.events, invoker))
+    app.router.add_get("/ws/requests", functools.partial(websockets.requests, invoker))
+    app.router.add_route("*", "/auth", AuthEndpoint(invoker).handle)
+    app.router.add_route("*", "/hook/{name}", functools.partial(webhooks.hook, invoker))
+    Transcoder(invoker).add_routes(app, adapters={EXECUTE: execute.handler(invoker)})
     return app
 
 
@@ -45,18 +43,10 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     return runner, bound
 
 
-async def start_in_process(hub: Hub) -> tuple[web.AppRunner, int]:
-    """The gateway on the hub's own method table: no network hop."""
-    settings = hub.config.server
-    app = create_app(InProcessInvoker(hub), origin=settings.device_id, max_body_bytes=settings.max_body_bytes)
-    return await start_site(app, settings.host, settings.http_port)
-
-
-async def serve_remote(upstream: str, host: str, port: int, max_body_bytes: int) -> None:
+async def serve_remote(upstream: str, host: str, port: int, *, origin: str, max_body_bytes: int) -> None:
     """`monotreme gateway --upstream HOST:PORT`: runs until SIGTERM or SIGINT."""
-    invoker = RemoteInvoker(upstream)
-    app = create_app(invoker, origin=socket.gethostname(), max_body_bytes=max_body_bytes)
-    runner, _ = await start_site(app, host, port)
+    invoker = RemoteInvoker(upstream, origin=origin)
+    runner, _ = await start_site(create_app(invoker, max_body_bytes=max_body_bytes), host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -45,6 +45,12 @@ class Call:
             return None
         return max(0.0, self.deadline - time.monotonic())
 
+    def within(self, seconds: float) -> Call:
+        """This call, due in `seconds` from now."""
+        return Call(
+            self.metadata, time.monotonic() + seconds, self.peer, self.principal, self.on_stream_start
+        )
+
     def authenticated(self, principal: Principal) -> Call:
         """This call, made by `principal` (cheaper than dataclasses.replace on every call)."""
         return Call(self.metadata, self.deadline, self.peer, principal, self.on_stream_start)

@@ -1,18 +1,27 @@
-"""The `monotreme` command: serve, manage users and tokens."""
+"""The `monotreme` command, a composition root: serve, run the gateway alone,
+manage users and tokens. Each command imports only what it runs, so
+`monotreme gateway` loads no part of the hub."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import re
+import socket
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from monotreme.config import Config, ConfigError
-from monotreme.errors import ServiceError
+from monotreme.errors import ConfigError, ServiceError
+
+if TYPE_CHECKING:
+    from monotreme.config import Config
+    from monotreme.identity.accounts import Accounts
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -47,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     gateway.add_argument("--http-port", type=int, default=8008, help="HTTP port (default 8008)")
     gateway.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest body accepted")
+    gateway.add_argument("--device-id", help="the `origin` of its answers (default: the host name)")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = with_config(user.add_parser("add", help="add a user (the first one is an admin)"))
@@ -71,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace, **overrides: object) -> Config:
+    from monotreme.config import Config
+
     return Config.load(args.config, data_dir=args.data_dir, **overrides)
 
 
@@ -84,7 +96,12 @@ def _serve(args: argparse.Namespace) -> None:
 def _gateway(args: argparse.Namespace) -> None:
     from monotreme_gateway.site import serve_remote
 
-    asyncio.run(serve_remote(args.upstream, args.host, args.http_port, args.max_body_bytes))
+    origin = args.device_id or socket.gethostname()
+    asyncio.run(
+        serve_remote(
+            args.upstream, args.host, args.http_port, origin=origin, max_body_bytes=args.max_body_bytes
+        )
+    )
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -96,37 +113,32 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def _user_add(args: argparse.Namespace) -> None:
-    from monotreme.auth import Auth
-    from monotreme.store import Store
+@contextlib.contextmanager
+def _accounts(config: Config) -> Iterator[Accounts]:
+    """The accounts of the hub whose data dir `config` names, without a server."""
+    from monotreme.identity import Identity
+    from monotreme.store.sqlite import Store
 
-    config = _config(args)
-    password = _read_password(args.password_stdin)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(config.data_dir / "monotreme.db")
     try:
-        user = asyncio.run(
-            Auth(store, config.data_dir, config.auth).add_user(args.username, password, args.admin)
-        )
+        yield Identity.open(store, config.data_dir, config.auth).accounts
     finally:
         store.close()
+
+
+def _user_add(args: argparse.Namespace) -> None:
+    config = _config(args)
+    password = _read_password(args.password_stdin)
+    with _accounts(config) as accounts:
+        user = asyncio.run(accounts.add_user(args.username, password, args.admin))
     print(f"added user {user.username}" + (" (admin)" if user.is_admin else ""))
 
 
 def _token_create(args: argparse.Namespace) -> None:
-    import time
-
-    from monotreme.auth import Auth
-    from monotreme.store import Store
-
-    config = _config(args)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(config.data_dir / "monotreme.db")
-    try:
-        auth = Auth(store, config.data_dir, config.auth)
-        secret, _ = auth.create_token(args.user, args.name or f"cli-{int(time.time())}", args.expires)
-    finally:
-        store.close()
+    with _accounts(_config(args)) as accounts:
+        name = args.name or f"cli-{int(time.time())}"
+        secret, _ = accounts.create_token(args.user, name, args.expires)
     print(secret)
 
 

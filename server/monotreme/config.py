@@ -22,15 +22,9 @@ from typing import Any
 
 import yaml
 
+from monotreme.errors import ConfigError
+
 log = logging.getLogger(__name__)
-
-
-class ConfigError(Exception):
-    """A configuration mistake: names the file, the key and the reason."""
-
-    def __init__(self, source: Path | None, key: str, reason: str) -> None:
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}: {reason}")
 
 
 def default_data_dir() -> Path:

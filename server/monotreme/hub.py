@@ -1,50 +1,57 @@
-"""The hub: the core's parts wired together, with one start and one close."""
+"""The hub: the core's parts wired together, with one start and one close.
+
+It knows no door and no RPC: the services are built on its parts, and the
+doors on the services (see server.py, the composition root)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from monotreme.auth import Auth
-from monotreme.auth_service import AuthService
-from monotreme.automation import load_automation
-from monotreme.bus import EventBus
+from monotreme.actions.dispatcher import Dispatcher
+from monotreme.actions.plugin import PluginContext
+from monotreme.actions.registry import ActionRegistry, installed_plugins
+from monotreme.automation import loader
+from monotreme.automation.hooks import HookRunner
+from monotreme.automation.webhooks import Webhooks
 from monotreme.config import Config
-from monotreme.dispatcher import Dispatcher
-from monotreme.hooks import HookRunner
-from monotreme.hub_service import HubService
-from monotreme.plugins.registry import ActionRegistry
-from monotreme.rpc import MethodTable
-from monotreme.store import Store
-from monotreme.webhooks import Webhooks
+from monotreme.errors import ConfigError
+from monotreme.events.bus import EventBus
+from monotreme.identity import Identity
+from monotreme.plugins import builtin_plugins
+from monotreme.store.sqlite import Store
 
 
 class Hub:
-    """Store, auth, event bus, actions, hooks and the RPC method table of one server."""
+    """Store, identity, event bus, actions and automation of one hub."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.data_dir / "monotreme.db")
-        self.auth = Auth(self.store, config.data_dir, config.auth)
-        self.bus = EventBus(origin=config.server.device_id, queue_size=config.events.queue_size)
-        self.actions = ActionRegistry(self, config)
-        self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
-        self.hooks = HookRunner(self.dispatcher)
-        self.bus.add_listener(self.hooks.on_event)
-        self.webhooks = Webhooks(self.bus, self.hooks, config.webhooks.timeout)
-        # Each procedure's definition, as `inspect.get_procedures` shows it.
-        self.procedures: dict[str, dict[str, Any]] = {}
         try:
-            load_automation(self)
+            self.identity = Identity.open(self.store, config.data_dir, config.auth)
+            self.bus = EventBus(origin=config.server.device_id, queue_size=config.events.queue_size)
+            self.actions = ActionRegistry([*builtin_plugins(), *installed_plugins()], config)
+            self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
+            self.hooks = HookRunner(self.dispatcher)
+            self.bus.add_listener(self.hooks.on_event)
+            self.webhooks = Webhooks(self.bus, self.hooks, config.webhooks.timeout)
+            self._add(loader.load(config, self.dispatcher.run))
         except BaseException:
             self.store.close()
             raise
-        self.methods = MethodTable([HubService(self), AuthService(self)], self.auth.authenticate)
         self.ready = False
+
+    def _add(self, automation: loader.Automation) -> None:
+        for procedure in automation.procedures:
+            try:
+                self.actions.register(procedure.spec, procedure.definition)
+            except ValueError as e:
+                raise ConfigError(self.config.source, procedure.where, str(e)) from None
+        for hook in automation.hooks:
+            self.hooks.add(hook)
 
     async def start(self) -> None:
         """Starts the plugins; the hub serves calls once this returns."""
-        await self.actions.start()
+        await self.actions.start(PluginContext(self.bus, self.store, self.config, self.actions))
         self.ready = True
 
     async def close(self) -> None:

@@ -1,4 +1,5 @@
-"""One server process: the hub behind its gRPC door and its HTTP door."""
+"""The composition root: one server process, a hub behind its gRPC door and its
+HTTP door. The only place that wires a hub to its services and doors."""
 
 from __future__ import annotations
 
@@ -7,14 +8,28 @@ import logging
 import signal
 
 from aiohttp import web
-from monotreme_gateway.site import start_in_process
+from monotreme_gateway.invoker import InProcessInvoker
+from monotreme_gateway.site import create_app, start_site
 
-from monotreme import scripting
+from monotreme.actions.dispatcher import Running
+from monotreme.automation import scripting
 from monotreme.config import Config
-from monotreme.grpc_server import GrpcServer
+from monotreme.grpc.server import GrpcServer
 from monotreme.hub import Hub
+from monotreme.services.auth import AuthService
+from monotreme.services.hub import HubService
+from monotreme.services.table import MethodTable
 
 log = logging.getLogger("monotreme")
+
+
+def services(hub: Hub) -> tuple[MethodTable, HubService]:
+    """The method table over the hub's parts, and its HubService (whose Execute
+    path the HTTP door calls in-process)."""
+    identity = hub.identity
+    hub_service = HubService(hub.dispatcher, hub.actions, hub.bus, hub.webhooks, identity.revocations)
+    auth_service = AuthService(identity.accounts, identity.credentials, identity.jwts)
+    return MethodTable([hub_service, auth_service], identity.credentials.authenticate), hub_service
 
 
 class Server:
@@ -23,6 +38,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.hub = Hub(config)
+        self.methods, self._hub_service = services(self.hub)
         self._grpc: GrpcServer | None = None
         self._http: web.AppRunner | None = None
         self.grpc_port = 0
@@ -40,17 +56,21 @@ class Server:
     async def start(self) -> None:
         settings = self.config.server
         await self.hub.start()
-        scripting.serving(self.hub, active=True)
+        scripting.attach(Running(self.hub.dispatcher, None, asyncio.get_running_loop()))
         # grpc.aio binds its server to the running loop: create it here, not in __init__.
-        self._grpc = GrpcServer(self.hub.methods, max_message_bytes=settings.max_body_bytes)
+        self._grpc = GrpcServer(self.methods, max_message_bytes=settings.max_body_bytes)
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
         await self._grpc.start()
         log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
-        self._http, self.http_port = await start_in_process(self.hub)
+        invoker = InProcessInvoker(
+            self.methods, self._hub_service.outcome, origin=settings.device_id, ready=lambda: self.hub.ready
+        )
+        app = create_app(invoker, max_body_bytes=settings.max_body_bytes)
+        self._http, self.http_port = await start_site(app, settings.host, settings.http_port)
 
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
-        scripting.serving(self.hub, active=False)
+        scripting.attach(None)
         self.hub.bus.close()
         if self._http is not None:
             await self._http.shutdown()

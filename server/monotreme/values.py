@@ -8,6 +8,7 @@ event's `level: 4` reads `4` in a template or a client's JSON, not `4.0`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -123,12 +124,12 @@ def as_value(value: Any) -> Any:
     return as_value(to_jsonable(value))
 
 
-def json_numbers(value: Any) -> Any:
-    """JSON data with integral doubles back as integers (see the module's doc)."""
-    if isinstance(value, float):
-        return _number(value)
-    if isinstance(value, dict):
-        return {key: json_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [json_numbers(item) for item in value]
+def from_json(value: Any) -> Any:
+    """The JSON value a string holds, else the value itself (Platypush plugins
+    often answer JSON as text)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
     return value

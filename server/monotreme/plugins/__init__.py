@@ -1,5 +1,19 @@
-"""Plugins: classes whose `@action` methods are the hub's actions."""
+"""Core: the built-in plugins. Third-party plugins import their base from here:
+`from monotreme.plugins import Plugin, PluginContext, action`."""
 
-from monotreme.plugins.base import Plugin, action
+from monotreme.actions.plugin import Plugin, PluginContext, action
 
-__all__ = ["Plugin", "action"]
+__all__ = ["Plugin", "PluginContext", "action"]
+
+
+def builtin_plugins() -> list[type[Plugin]]:
+    """The plugins that come with the hub (shell stays off unless the config enables it)."""
+    from monotreme.plugins import event, inspect, shell, utils, variable
+
+    return [
+        event.EventPlugin,
+        inspect.InspectPlugin,
+        shell.ShellPlugin,
+        utils.UtilsPlugin,
+        variable.VariablePlugin,
+    ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monotreme.events import CUSTOM_EVENT
-from monotreme.plugins.base import Plugin, action
+from monotreme.actions.plugin import Plugin, action
+from monotreme.events.types import CUSTOM_EVENT
 from monotreme.v1 import hub_pb2
 
 
@@ -21,4 +21,4 @@ class EventPlugin(Plugin):
         """
         event = hub_pb2.Event()
         event.args.update({**args, "type": type})
-        return {"id": self.hub.bus.publish(event).id}
+        return {"id": self.context.bus.publish(event).id}

@@ -7,9 +7,9 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from monotreme.events import KNOWN_EVENT_TYPES, Event
-from monotreme.plugins.base import Plugin, action
-from monotreme.plugins.schema import ActionSpec, spec_from_function
+from monotreme.actions.plugin import Plugin, action
+from monotreme.actions.schema import ActionSpec, spec_from_function
+from monotreme.events.types import KNOWN_EVENT_TYPES, Event
 from monotreme.values import to_jsonable
 
 
@@ -33,9 +33,9 @@ class InspectPlugin(Plugin):
     @action
     async def get_all_plugins(self) -> dict[str, Any]:
         """The enabled plugins: settings (`args`), documentation and actions."""
-        specs = self.hub.actions.specs()
+        specs = self.context.catalog.specs()
         plugins = {}
-        for name, plugin in sorted(self.hub.actions.plugins.items()):
+        for name, plugin in sorted(self.context.catalog.plugins.items()):
             cls = type(plugin)
             settings = spec_from_function(name, cls.__init__) if cls.__init__ is not object.__init__ else None
             plugins[name] = {
@@ -60,7 +60,7 @@ class InspectPlugin(Plugin):
     @action
     async def get_enabled_plugins(self) -> list[str]:
         """The names of the enabled plugins."""
-        return sorted(self.hub.actions.plugins)
+        return sorted(self.context.catalog.plugins)
 
     @action
     async def get_all_backends(self) -> dict[str, Any]:
@@ -87,7 +87,7 @@ class InspectPlugin(Plugin):
     async def get_procedures(self) -> dict[str, Any]:
         """The procedures by name: YAML ones (`type: config`) with their steps,
         Python ones (`type: python`) with where they are defined."""
-        return {d["name"]: d for _, d in sorted(self.hub.procedures.items())}
+        return {d["name"]: d for _, d in sorted(self.context.catalog.procedures.items())}
 
     @action
     async def get_actions(self, plugin: str | None = None) -> list[dict[str, Any]]:
@@ -97,5 +97,5 @@ class InspectPlugin(Plugin):
         """
         return [
             json_format.MessageToDict(a, always_print_fields_with_no_presence=True)
-            for a in self.hub.actions.describe(plugin or "")
+            for a in self.context.catalog.describe(plugin or "")
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from monotreme.plugins.base import Plugin, action
+from monotreme.actions.plugin import Plugin, action
 
 
 class ShellPlugin(Plugin):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from monotreme.plugins.base import Plugin, action
+from monotreme.actions.plugin import Plugin, action
 
 
 class UtilsPlugin(Plugin):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monotreme.events import VARIABLE_CHANGED
-from monotreme.plugins.base import Plugin, action
+from monotreme.actions.plugin import Plugin, action
+from monotreme.events.types import VARIABLE_CHANGED
 from monotreme.v1 import hub_pb2
 
 
@@ -20,17 +20,17 @@ class VariablePlugin(Plugin):
         :param default: What to answer when it is not set.
         :return: ``{name: value}``
         """
-        value = self.hub.store.get_variable(name)
+        value = self.context.store.get_variable(name)
         return {name: default if value is None else value}
 
     @action
     async def set(self, **values: Any) -> dict[str, Any]:
         """Sets one or more variables, e.g. ``{"at_home": true}``, and publishes a VariableEvent."""
         for name, value in values.items():
-            self.hub.store.set_variable(name, value)
+            self.context.store.set_variable(name, value)
         event = hub_pb2.Event()
         event.args.update({"type": VARIABLE_CHANGED, "variables": values})
-        self.hub.bus.publish(event)
+        self.context.bus.publish(event)
         return values
 
     @action
@@ -40,9 +40,9 @@ class VariablePlugin(Plugin):
         :param name: The variable's name.
         :return: ``{"removed": true}`` if it was set.
         """
-        return {"removed": self.hub.store.unset_variable(name)}
+        return {"removed": self.context.store.unset_variable(name)}
 
     @action
     async def list(self) -> dict[str, Any]:
         """Every variable and its value."""
-        return self.hub.store.list_variables()
+        return self.context.store.list_variables()

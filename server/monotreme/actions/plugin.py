@@ -1,0 +1,66 @@
+"""What a plugin is: a class whose `@action` methods are actions named
+`plugin.action`, and the small context it works with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from monotreme.actions.schema import ActionSpec
+    from monotreme.config import Config
+    from monotreme.events.bus import EventBus
+    from monotreme.store.sqlite import Store
+    from monotreme.v1 import hub_pb2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def action(function: F) -> F:
+    """Makes a plugin method an action. Its type hints and docstring become its schema.
+
+    It returns its output, or raises. As with Platypush plugins, a returned
+    `(output, errors)` pair (errors a message or a list) answers both."""
+    function.__monotreme_action__ = True  # type: ignore[attr-defined]
+    return function
+
+
+class Catalog(Protocol):
+    """What the hub can run, for plugins that describe it (`inspect`)."""
+
+    plugins: dict[str, Plugin]
+    # Each procedure's definition by action name, as `inspect.get_procedures` shows it.
+    procedures: dict[str, dict[str, Any]]
+
+    def specs(self) -> list[ActionSpec]: ...
+
+    def describe(self, plugin: str = "") -> list[hub_pb2.Action]: ...
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin may use of the hub: its bus, its store, its config and the
+    catalogue of actions; never the hub itself."""
+
+    bus: EventBus
+    store: Store
+    config: Config
+    catalog: Catalog
+
+
+class Plugin:
+    """Base of every plugin. Settings from the config arrive as constructor keyword arguments."""
+
+    # The name users call it by (`light.hue` for `light.hue.on`).
+    name: ClassVar[str]
+    # Plugins that can do harm (running commands) stay off until the config enables them.
+    enabled_by_default: ClassVar[bool] = True
+    # Set by the registry before `start`.
+    context: PluginContext
+
+    async def start(self) -> None:
+        """Called once the hub is wired, before it serves calls."""
+
+    async def stop(self) -> None:
+        """Called when the hub shuts down."""

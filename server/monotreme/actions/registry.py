@@ -1,0 +1,121 @@
+"""Every executable action: the plugins' (built-in, and third-party ones from the
+`monotreme.plugins` entry-point group) and the procedures registered through `register`."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from importlib.metadata import entry_points
+from typing import Any
+
+from monotreme.actions.plugin import Plugin, PluginContext
+from monotreme.actions.schema import ActionSpec, spec_from_function
+from monotreme.config import Config
+from monotreme.errors import ConfigError, InvalidArgument, NotFound
+from monotreme.v1 import hub_pb2
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "monotreme.plugins"
+
+
+def installed_plugins() -> list[type[Plugin]]:
+    """Third-party plugin classes; one that fails to load is logged and skipped."""
+    found = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = entry.load()
+        except Exception:
+            log.exception("cannot load plugin %s (%s)", entry.name, entry.value)
+            continue
+        if isinstance(cls, type) and issubclass(cls, Plugin):
+            found.append(cls)
+        else:
+            log.error("plugin %s (%s) is not a monotreme Plugin class", entry.name, entry.value)
+    return found
+
+
+class ActionRegistry:
+    """The plugins enabled by `config` among `classes`, and every action; a
+    `Catalog` for the plugins that describe them."""
+
+    def __init__(self, classes: list[type[Plugin]], config: Config) -> None:
+        self.plugins: dict[str, Plugin] = {}
+        self.procedures: dict[str, dict[str, Any]] = {}
+        self._actions: dict[str, ActionSpec] = {}
+        classes_by_name = {cls.name: cls for cls in classes}
+        for name in config.plugins:
+            if name not in classes_by_name:
+                raise ConfigError(
+                    config.source, name, f"no such plugin (installed: {', '.join(sorted(classes_by_name))})"
+                )
+        for name, cls in sorted(classes_by_name.items()):
+            plugin = self._configure(cls, dict(config.plugins.get(name, {})), config)
+            if plugin is None:
+                continue
+            self.plugins[name] = plugin
+            for attribute, member in inspect.getmembers(plugin, inspect.ismethod):
+                if getattr(member, "__monotreme_action__", False) and not attribute.startswith("_"):
+                    self.register(spec_from_function(f"{name}.{attribute}", member))
+
+    @staticmethod
+    def _configure(cls: type[Plugin], settings: dict[str, Any], config: Config) -> Plugin | None:
+        enabled = settings.pop("enabled", cls.enabled_by_default)
+        if not isinstance(enabled, bool):
+            raise ConfigError(config.source, f"{cls.name}.enabled", "expected true or false")
+        if not enabled:
+            return None
+        try:
+            if cls.__init__ is object.__init__:
+                settings_spec = ActionSpec(cls.name, "", (), False, cls)
+            else:
+                settings_spec = spec_from_function(cls.name, cls.__init__)
+            return cls(**settings_spec.bind(settings))
+        except InvalidArgument as e:
+            # "plugin: unexpected argument 'x'" -> the config key that is wrong
+            raise ConfigError(config.source, cls.name, e.message.split(": ", 1)[1]) from None
+
+    def register(self, spec: ActionSpec, definition: dict[str, Any] | None = None) -> None:
+        """Adds an action (procedures, with their `definition`, use this too); a
+        name can be registered once."""
+        if spec.name in self._actions:
+            raise ValueError(f"action {spec.name} is already registered")
+        self._actions[spec.name] = spec
+        if definition is not None:
+            self.procedures[spec.name] = definition
+
+    def resolve(self, name: str) -> ActionSpec:
+        spec = self._actions.get(name)
+        if spec is not None:
+            return spec
+        if name.startswith("procedure."):
+            raise NotFound(f"unknown procedure '{name[len('procedure.') :]}'", reason="UNKNOWN_ACTION")
+        plugin = name.rsplit(".", 1)[0] if "." in name else name
+        if not any(a.startswith(plugin + ".") for a in self._actions):
+            raise NotFound(
+                f"unknown action '{name}': no plugin '{plugin}' is enabled", reason="UNKNOWN_ACTION"
+            )
+        raise NotFound(
+            f"unknown action '{name}': plugin '{plugin}' has no such action", reason="UNKNOWN_ACTION"
+        )
+
+    def specs(self) -> list[ActionSpec]:
+        """Every action, sorted by name."""
+        return [spec for _, spec in sorted(self._actions.items())]
+
+    def describe(self, plugin: str = "") -> list[hub_pb2.Action]:
+        """The actions (of one plugin, or all), sorted by name."""
+        return [spec.to_proto() for spec in self.specs() if not plugin or spec.plugin == plugin]
+
+    async def start(self, context: PluginContext) -> None:
+        """Gives every plugin its context, then starts them."""
+        for plugin in self.plugins.values():
+            plugin.context = context
+        for plugin in self.plugins.values():
+            await plugin.start()
+
+    async def stop(self) -> None:
+        for plugin in reversed(self.plugins.values()):
+            try:
+                await plugin.stop()
+            except Exception:
+                log.exception("plugin %s failed to stop", plugin.name)

@@ -1,0 +1,120 @@
+"""Web hooks: a call to `/hook/<name>` becomes a WebhookEvent on the bus, and the
+answer of the hook that handles it becomes the HTTP response.
+
+A handler answers with its return value or `event.send_response(...)`: a dict
+or list is JSON, a string is text, `(body, status[, headers])` is exactly that.
+With no handler, or none that answers, the caller gets Platypush's
+`{"status": "ok", ...the event's fields}` as soon as the handlers are done. A
+handler that raises answers 500, one too slow 504, and one the hub is too
+busy to run 503; none shows a traceback. The caller never waits on the bus: only on the hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from monotreme.automation.hooks import HookRunner
+from monotreme.events.bus import EventBus
+from monotreme.events.types import WEBHOOK_EVENT
+from monotreme.ids import new_id
+from monotreme.v1 import hub_pb2
+from monotreme.values import to_jsonable
+
+_JSON = "application/json"
+_TEXT = "text/plain; charset=utf-8"
+
+
+def header_name(name: str) -> str:
+    """`x-token` → `X-Token`, as Platypush's clients see header names."""
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _data(body: bytes, content_type: str) -> Any:
+    """The event's `data`: JSON when the body parses as JSON (whatever its
+    Content-Type: `curl -d '{...}'` says it is a form), the fields of a form,
+    else the text."""
+    if not body:
+        return ""
+    text = body.decode(errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return text
+
+
+def _error(status: int, reason: str, message: str) -> hub_pb2.CallWebhookResponse:
+    return _encode({"code": status, "error": reason, "message": message}, status, {})
+
+
+def _encode(body: Any, status: int, headers: dict[str, str]) -> hub_pb2.CallWebhookResponse:
+    if isinstance(body, bytes):
+        content, content_type = body, "application/octet-stream"
+    elif isinstance(body, str):
+        content, content_type = body.encode(), _TEXT
+    else:
+        content, content_type = orjson.dumps(to_jsonable(body)), _JSON
+    given = {header_name(k): v for k, v in headers.items()}
+    given.setdefault("Content-Type", content_type)
+    return hub_pb2.CallWebhookResponse(status=status, headers=given, body=content)
+
+
+def answer_of(value: Any) -> hub_pb2.CallWebhookResponse:
+    """The HTTP answer for what a handler returned or sent."""
+    if not isinstance(value, tuple):
+        return _encode(value, 200, {})
+    if not 2 <= len(value) <= 3:
+        return _error(
+            500, "INVALID_HOOK_RESPONSE", "a hook answered a tuple that is not (body, status[, headers])"
+        )
+    body, status, *rest = value
+    headers = rest[0] if rest else {}
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        return _error(500, "INVALID_HOOK_RESPONSE", f"a hook answered the invalid HTTP status {status!r}")
+    if not isinstance(headers, dict):
+        return _error(500, "INVALID_HOOK_RESPONSE", "a hook answered headers that are not a mapping")
+    return _encode(body, status, {str(k): str(v) for k, v in headers.items()})
+
+
+class Webhooks:
+    def __init__(self, bus: EventBus, hooks: HookRunner, timeout: float) -> None:
+        self._bus = bus
+        self._hooks = hooks
+        self._timeout = timeout
+
+    async def call(self, request: hub_pb2.CallWebhookRequest) -> hub_pb2.CallWebhookResponse:
+        headers = {header_name(k): v for k, v in request.headers.items()}
+        fields = {
+            "hook": request.hook,
+            "method": request.method.upper(),
+            "args": dict(request.args),
+            "data": _data(request.body, headers.get("Content-Type", "")),
+            "headers": headers,
+        }
+        event = hub_pb2.Event(id=new_id())
+        event.args.update({"type": WEBHOOK_EVENT, **fields})
+        outcome = self._hooks.expect(event.id)
+        started = time.monotonic()
+        try:
+            self._bus.publish(event)
+            kind, value = await asyncio.wait_for(outcome.future, self._timeout)
+        except TimeoutError:
+            waited = time.monotonic() - started
+            return _error(
+                504, "HOOK_TIMEOUT", f"the hook '{request.hook}' did not answer within {waited:.0f} s"
+            )
+        finally:
+            self._hooks.forget(event.id)
+        if kind == "error":
+            return _error(500, "HOOK_FAILED", value)
+        if kind == "busy":
+            return _error(503, "HOOKS_BUSY", f"the hook '{request.hook}' was not run: {value}")
+        return answer_of({"status": "ok", **fields} if value is None else value)

@@ -1,0 +1,1 @@
+"""Door: the method table served by grpc.aio, with health and reflection."""

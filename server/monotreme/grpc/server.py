@@ -1,0 +1,129 @@
+"""The gRPC door: the method table served by grpc.aio, with health and reflection."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from monotreme.call import Call
+from monotreme.errors import ServiceError
+from monotreme.memo import Memo
+from monotreme.services.status import STATUS_DETAILS_KEY, status_details
+from monotreme.services.table import SERVICES, Method, MethodTable
+
+log = logging.getLogger(__name__)
+
+# The core's canonical codes (google.rpc.Code) as grpc's enum.
+STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _call(context: grpc.aio.ServicerContext[Any, Any], streaming: bool = False) -> Call:
+    remaining = context.time_remaining()
+
+    async def stream_started() -> None:
+        await context.send_initial_metadata(())
+
+    return Call(
+        on_stream_start=stream_started if streaming else None,
+        metadata={key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)},
+        deadline=None if remaining is None else time.monotonic() + remaining,
+        peer=context.peer(),
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
+    if not isinstance(error, ServiceError):
+        # A bug, not the caller's mistake: log it whole, tell the caller little.
+        log.exception("internal error", exc_info=error)
+        error = ServiceError("internal error")
+    await context.abort(
+        STATUS_CODES[error.code],
+        error.message,
+        trailing_metadata=((STATUS_DETAILS_KEY, status_details(error)),),
+    )
+
+
+def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
+    serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
+    deserialize = method.request_type.FromString
+    if method.server_streaming:
+        # The bus hands every subscriber the same response: serialize it once.
+        serialize = Memo(serialize)
+
+        async def stream(
+            request: Message, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Message]:
+            try:
+                async for response in table.stream(method, request, _call(context, streaming=True)):
+                    yield response
+            except Exception as error:
+                await _abort(context, error)
+
+        return grpc.unary_stream_rpc_method_handler(stream, deserialize, serialize)
+
+    async def unary(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+        try:
+            return await table.unary(method, request, _call(context))
+        except Exception as error:
+            await _abort(context, error)
+            return None
+
+    return grpc.unary_unary_rpc_method_handler(unary, deserialize, serialize)
+
+
+class GrpcServer:
+    """A grpc.aio server for the method table, the health and the reflection services."""
+
+    def __init__(self, table: MethodTable, *, max_message_bytes: int) -> None:
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                # Keep idle streams (event subscribers) alive through NATs and
+                # notice dead peers; let clients ping as often as every 10 s.
+                ("grpc.keepalive_time_ms", 60_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.http2.max_pings_without_data", 0),
+            ]
+        )
+        for service in SERVICES:
+            handlers = {
+                method.descriptor.name: _handler(table, method)
+                for method in table.methods.values()
+                if method.descriptor.containing_service is service
+            }
+            self._server.add_registered_method_handlers(service.full_name, handlers)
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        names = [service.full_name for service in SERVICES]
+        reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], self._server)
+
+    def bind(self, host: str, port: int) -> int:
+        """Listens on host:port (0 for any free port); answers the bound port."""
+        bound: int = self._server.add_insecure_port(f"{host}:{port}")
+        if not bound:
+            raise OSError(f"cannot listen for gRPC on {host}:{port}")
+        return bound
+
+    async def start(self) -> None:
+        await self._server.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float) -> None:
+        """Stops taking calls; in-flight calls get `grace` seconds to finish."""
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._server.stop(grace)
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", *(service.full_name for service in SERVICES)):
+            await self.health.set(name, status)

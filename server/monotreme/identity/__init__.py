@@ -1,0 +1,35 @@
+"""Core: who a caller is. Credentials (bearer tokens, JWTs, sessions, basic)
+authenticate calls; accounts hold users and their tokens; the throttle slows
+password guessing; revocations end what used a revoked token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from monotreme.config import AuthSettings
+from monotreme.identity.accounts import Accounts
+from monotreme.identity.credentials import Credentials
+from monotreme.identity.jwts import Jwts, signing_key
+from monotreme.identity.revocation import Revocations
+from monotreme.identity.throttle import Throttle
+from monotreme.store.sqlite import Store
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The identity parts of one hub, wired to one store and one signing key."""
+
+    accounts: Accounts
+    credentials: Credentials
+    jwts: Jwts
+    revocations: Revocations
+
+    @staticmethod
+    def open(store: Store, data_dir: Path, settings: AuthSettings) -> Identity:
+        jwts = Jwts(signing_key(data_dir / "jwt.secret"), settings)
+        revocations = Revocations()
+        accounts = Accounts(store, jwts, Throttle(settings), revocations, settings)
+        return Identity(
+            accounts, Credentials(store, accounts, jwts, revocations, settings), jwts, revocations
+        )

@@ -1,0 +1,163 @@
+"""Accounts: users with argon2-hashed passwords, and their tokens (API, owner
+and browser sessions). API tokens are random, so a SHA-256 of the secret is
+enough at rest; passwords are hashed and checked off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import sqlite3
+import time
+import uuid
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from monotreme.call import Principal
+from monotreme.config import AuthSettings
+from monotreme.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from monotreme.identity.jwts import DAY, Jwts
+from monotreme.identity.revocation import Revocations
+from monotreme.identity.throttle import Throttle
+from monotreme.store.sqlite import Store, TokenRow, UserRow
+
+TOKEN_PREFIX = "mt_"
+_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+_MIN_PASSWORD = 8
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(
+        self, store: Store, jwts: Jwts, throttle: Throttle, revocations: Revocations, settings: AuthSettings
+    ) -> None:
+        self._store = store
+        self._jwts = jwts
+        self._throttle = throttle
+        self._revocations = revocations
+        self._settings = settings
+        self._hasher = PasswordHasher()
+        # Users by id (names and roles do not change).
+        self._users: dict[int, UserRow] = {}
+        # Once a user exists one always does: users are never removed.
+        self._has_users = False
+
+    # Users
+
+    async def add_user(self, username: str, password: str, is_admin: bool = False) -> UserRow:
+        """Adds a user; the first one is always an admin."""
+        if not _USERNAME.match(username):
+            raise InvalidArgument(
+                "username: 1-64 letters, digits, '.', '_', '-' or '@'", reason="INVALID_USERNAME"
+            )
+        if len(password) < _MIN_PASSWORD:
+            raise InvalidArgument(f"password: at least {_MIN_PASSWORD} characters", reason="INVALID_PASSWORD")
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        try:
+            return self._store.add_user(username, password_hash, is_admin or self._store.count_users() == 0)
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"user '{username}' already exists", reason="USER_EXISTS") from None
+
+    def has_users(self) -> bool:
+        self._has_users = self._has_users or self._store.count_users() > 0
+        return self._has_users
+
+    def user(self, user_id: int) -> UserRow | None:
+        user = self._users.get(user_id) or self._store.user(user_id=user_id)
+        if user is not None:
+            self._users[user_id] = user
+        return user
+
+    def token(self, token_id: int) -> TokenRow | None:
+        return self._store.token(token_id)
+
+    async def check_password(self, username: str, password: str, peer: str = "") -> UserRow:
+        """The user, if the password is right; throttles repeated failures per user and per peer."""
+        keys = self._throttle.keys(username, peer)
+        self._throttle.check(keys)
+        user = self._store.user(username=username)
+        if user is not None and await self._verify(user, password):
+            self._throttle.succeeded(keys)
+            return user
+        self._throttle.failed(keys)
+        raise Unauthenticated("Invalid credentials", reason="INVALID_CREDENTIALS")
+
+    async def _verify(self, user: UserRow, password: str) -> bool:
+        try:
+            await asyncio.to_thread(self._hasher.verify, user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        if self._hasher.check_needs_rehash(user.password_hash):
+            self._store.set_password_hash(user.id, await asyncio.to_thread(self._hasher.hash, password))
+        return True
+
+    # Tokens
+
+    def create_token(
+        self, user: int | str, name: str, expiry_days: float | None = None, kind: str = "api"
+    ) -> tuple[str, TokenRow]:
+        """A new token's secret (shown once) and its row; `user` is an id or a username."""
+        row = self._store.user(user_id=user) if isinstance(user, int) else self._store.user(username=user)
+        if row is None:
+            raise NotFound(f"no user '{user}'", reason="USER_NOT_FOUND")
+        if not name or len(name) > 128:
+            raise InvalidArgument("name: 1-128 characters", reason="INVALID_ARGUMENT")
+        if expiry_days is not None and expiry_days < 0:
+            raise InvalidArgument("expiry_days: must not be negative", reason="INVALID_ARGUMENT")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires_at = time.time() + expiry_days * DAY if expiry_days else None
+        try:
+            token = self._store.add_token(row.id, name, kind, hash_secret(secret), expires_at)
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(
+                f"a token named '{name}' already exists", reason="TOKEN_NAME_EXISTS"
+            ) from None
+        return secret, token
+
+    def create_session(self, user: UserRow, remember: bool) -> tuple[str, TokenRow]:
+        """A browser session for the user: its secret (the cookie) and its row,
+        which holds its CSRF token. It lasts a year when remembered."""
+        days = 365.0 if remember else self._settings.jwt_expiry_days
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = self._store.add_token(
+            user.id,
+            f"session-{uuid.uuid4().hex[:12]}",
+            "session",
+            hash_secret(secret),
+            time.time() + days * DAY,
+            csrf_token=secrets.token_urlsafe(24),
+        )
+        return secret, row
+
+    def tokens(self, principal: Principal) -> list[TokenRow]:
+        """The user's API and owner tokens (sessions are not listed)."""
+        return [t for t in self._store.tokens(principal.user_id) if t.kind != "session"]
+
+    def revoke_token(self, principal: Principal, token_id: int) -> None:
+        """Revokes the caller's token (an admin: anyone's); what used it ends."""
+        row = self._store.token(token_id)
+        if row is None or (row.user_id != principal.user_id and not principal.is_admin):
+            raise NotFound(f"no token with id {token_id}", reason="TOKEN_NOT_FOUND")
+        self._store.delete_token(token_id)
+        self._revocations.revoked(("token", token_id))
+
+    def revoke_secret(self, principal: Principal, token: str) -> None:
+        """Revokes a token given itself: an API token's secret or a JWT of this hub."""
+        if token.startswith(TOKEN_PREFIX):
+            row = self._store.token_by_secret_hash(hash_secret(token))
+            if row is None:
+                raise NotFound("no such token", reason="TOKEN_NOT_FOUND")
+            self.revoke_token(principal, row.id)
+            return
+        claims = self._jwts.claims_to_revoke(token)
+        if claims is None:
+            return
+        if int(claims["sub"]) != principal.user_id and not principal.is_admin:
+            raise NotFound("no such token", reason="TOKEN_NOT_FOUND")
+        self._store.revoke_jwt(claims["jti"], float(claims["exp"]))
+        self._revocations.revoked(("jwt", claims["jti"]))

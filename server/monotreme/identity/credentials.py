@@ -1,0 +1,123 @@
+"""Credentials: who made a call, from its `authorization` metadata (`Bearer`
+API tokens and JWTs, `Session` cookies with their CSRF token, `Basic`).
+
+Tokens seen are kept in memory, so a call costs no query; a revocation drops
+them at once (it goes through Revocations), so it still takes effect on the
+next call. (Another process may add tokens and users, never revoke them.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hmac
+import time
+
+from monotreme.call import Call, Principal
+from monotreme.config import AuthSettings
+from monotreme.errors import FailedPrecondition, PermissionDenied, Unauthenticated
+from monotreme.identity.accounts import TOKEN_PREFIX, Accounts, hash_secret
+from monotreme.identity.jwts import DAY, Jwts
+from monotreme.identity.revocation import Key, Revocations
+from monotreme.store.sqlite import Store, TokenRow
+
+# last_used_at is written at most this often per token: the hot path stays write-free.
+_TOUCH_EVERY = 3600.0
+_CACHED_TOKENS = 4096
+
+
+class Credentials:
+    def __init__(
+        self, store: Store, accounts: Accounts, jwts: Jwts, revocations: Revocations, settings: AuthSettings
+    ) -> None:
+        self._store = store
+        self._accounts = accounts
+        self._jwts = jwts
+        self._settings = settings
+        # Tokens by the hash of their secret.
+        self._tokens: dict[str, TokenRow] = {}
+        revocations.listen(self._forget)
+
+    async def authenticate(self, call: Call) -> Principal:
+        """The caller of `call`, from its `authorization` metadata."""
+        if not self._accounts.has_users():
+            raise FailedPrecondition(
+                "no user is registered yet: register the first user", reason="REGISTRATION_REQUIRED"
+            )
+        header = call.metadata.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        credentials = credentials.strip()
+        scheme = scheme.lower()
+        if scheme == "bearer" and credentials:
+            return self._bearer(credentials)
+        if scheme == "session" and credentials:
+            return self._session(credentials, call.metadata.get("x-csrf-token"))
+        if scheme == "basic" and credentials:
+            username, password = _basic(credentials)
+            user = await self._accounts.check_password(username, password, call.peer)
+            return Principal(user.id, user.username, user.is_admin, "password")
+        raise Unauthenticated(
+            "missing credentials: send 'authorization: Bearer <token>'", reason="MISSING_CREDENTIALS"
+        )
+
+    def _bearer(self, token: str) -> Principal:
+        if token.startswith(TOKEN_PREFIX):
+            return self._principal(self._token_row(token))
+        claims = self._jwts.verify(token)
+        if self._store.jwt_revoked(claims["jti"]):
+            raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+        user = self._accounts.user(int(claims["sub"]))
+        if user is None:
+            raise Unauthenticated("the token's user no longer exists", reason="INVALID_TOKEN")
+        return Principal(user.id, user.username, user.is_admin, "jwt", jti=claims["jti"])
+
+    def _session(self, secret: str, csrf_token: str | None) -> Principal:
+        """A browser session's cookie, and its CSRF token when the request carries one
+        (the gateway insists on it for state-changing requests)."""
+        row = self._token_row(secret)
+        if row.kind != "session" or row.csrf_token is None:
+            raise Unauthenticated("invalid or expired session", reason="INVALID_SESSION")
+        if csrf_token is not None and not hmac.compare_digest(csrf_token, row.csrf_token):
+            raise PermissionDenied("invalid CSRF token", reason="INVALID_CSRF")
+        return self._principal(row)
+
+    def _token_row(self, secret: str) -> TokenRow:
+        """The live token (API, owner or session) with this secret."""
+        secret_hash = hash_secret(secret)
+        row = self._tokens.get(secret_hash) or self._store.token_by_secret_hash(secret_hash)
+        if row is None:
+            raise Unauthenticated("invalid or revoked token", reason="INVALID_TOKEN")
+        now = time.time()
+        if row.expires_at is not None and now >= row.expires_at:
+            raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
+        if row.kind == "owner":
+            idle_since = row.last_used_at or row.created_at
+            if now - idle_since >= self._settings.owner_token_idle_days * DAY:
+                raise Unauthenticated("the owner token expired after going unused", reason="TOKEN_EXPIRED")
+        if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
+            self._store.touch_token(row.id, now)
+            row = dataclasses.replace(row, last_used_at=now)
+        if len(self._tokens) >= _CACHED_TOKENS:
+            self._tokens.clear()  # rarely: a few thousand live tokens is a lot for a hub
+        self._tokens[secret_hash] = row
+        return row
+
+    def _principal(self, row: TokenRow) -> Principal:
+        user = self._accounts.user(row.user_id)
+        assert user is not None  # tokens are deleted with their user
+        return Principal(user.id, user.username, user.is_admin, row.kind, token_id=row.id)
+
+    def _forget(self, key: Key) -> None:
+        if key[0] == "token":
+            self._tokens = {h: t for h, t in self._tokens.items() if t.id != key[1]}
+
+
+def _basic(credentials: str) -> tuple[str, str]:
+    try:
+        username, sep, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        sep = ""
+    if not sep:
+        raise Unauthenticated("malformed basic credentials", reason="INVALID_CREDENTIALS")
+    return username, password

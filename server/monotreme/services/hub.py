@@ -1,0 +1,88 @@
+"""`monotreme.v1.HubService`: actions and events, over whichever door."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from monotreme.actions.dispatcher import Dispatcher
+from monotreme.actions.outcome import Outcome
+from monotreme.actions.registry import ActionRegistry
+from monotreme.automation.webhooks import Webhooks
+from monotreme.call import Call
+from monotreme.errors import Unauthenticated
+from monotreme.events.bus import EventBus, Subscription
+from monotreme.identity.revocation import Revocations
+from monotreme.services import execute
+from monotreme.services.table import public
+from monotreme.v1 import hub_pb2
+from monotreme.values import from_struct
+
+
+async def _close_when(revoked: asyncio.Event, subscription: Subscription) -> None:
+    await revoked.wait()
+    subscription.close()
+
+
+class HubService:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        actions: ActionRegistry,
+        bus: EventBus,
+        webhooks: Webhooks,
+        revocations: Revocations,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._actions = actions
+        self._bus = bus
+        self._webhooks = webhooks
+        self._revocations = revocations
+
+    async def outcome(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
+        """Execute's one path, for every door; the HTTP door calls it directly
+        (authorized by the method table) and prints the envelope from it."""
+        return await self._dispatcher.execute(request.action, from_struct(request.args), call)
+
+    async def Execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
+        outcome = await self.outcome(request, call)
+        if outcome.refusal is not None:
+            raise outcome.refusal
+        return execute.response(request, outcome, self._dispatcher.origin)
+
+    async def StreamEvents(
+        self, request: hub_pb2.StreamEventsRequest, call: Call
+    ) -> AsyncIterator[hub_pb2.StreamEventsResponse]:
+        # A revoked token ends its streams at once, not at the next call.
+        revoked = self._revocations.watch(call.user)
+        try:
+            async with self._bus.subscribe(request) as subscription:
+                closer = asyncio.ensure_future(_close_when(revoked, subscription))
+                try:
+                    await call.stream_started()
+                    async for response in subscription:
+                        if revoked.is_set():
+                            break
+                        yield response
+                finally:
+                    closer.cancel()
+        finally:
+            self._revocations.unwatch(call.user, revoked)
+        if revoked.is_set():
+            raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+
+    async def PublishEvent(
+        self, request: hub_pb2.PublishEventRequest, call: Call
+    ) -> hub_pb2.PublishEventResponse:
+        return hub_pb2.PublishEventResponse(event=self._bus.publish(request.event))
+
+    async def ListActions(
+        self, request: hub_pb2.ListActionsRequest, call: Call
+    ) -> hub_pb2.ListActionsResponse:
+        return hub_pb2.ListActionsResponse(actions=self._actions.describe(request.plugin))
+
+    @public
+    async def CallWebhook(
+        self, request: hub_pb2.CallWebhookRequest, call: Call
+    ) -> hub_pb2.CallWebhookResponse:
+        return await self._webhooks.call(request)

@@ -1,0 +1,1 @@
+"""Core: what the hub keeps (users, tokens, sessions, revoked JWTs, variables), in SQLite."""
