@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from subprocess import PIPE
@@ -29,6 +30,7 @@ from monotreme_client import (
     Unauthenticated,
     Unavailable,
 )
+from monotreme_client.events import CUSTOM_EVENT
 
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Credentials, SpawnedServer, register_admin
 
@@ -293,7 +295,21 @@ async def test_the_sync_facade(hub_server: Server, owner: Credentials) -> None:
                 hub.put("/v1/tokens", {})
             except MonotremeError as e:
                 put = e.reason
+            arrivals: list[Any] = []
+            api = hub.get_api("*", types=["CustomEvent"]).on("arrived", arrivals.append)
+            deadline = time.monotonic() + 10
+            while not api.is_subscribed and time.monotonic() < deadline:
+                time.sleep(0.02)
+            published = hub.publish(CUSTOM_EVENT, subtype="arrived", args={"who": "carol"})
+            while not arrivals and time.monotonic() < deadline:
+                time.sleep(0.02)
+            hub.unregister_api(api)
+            secret, token = hub.create_token("sync-made", expiry_days=1)
+            hub.revoke_token(token.id)
             return {
+                "published": bool(published.id),
+                "received": [event.data for event in arrivals],
+                "made": secret.startswith("mt_") and "sync-made" not in [t.name for t in hub.tokens()],
                 "greeting": hub.run("procedure.at_home", who="bob"),
                 "username": hub.get("/v1/me")["user"]["username"],
                 "actions": [a.name for a in hub.actions("utils")],
@@ -306,6 +322,9 @@ async def test_the_sync_facade(hub_server: Server, owner: Credentials) -> None:
             }
 
     assert await asyncio.to_thread(script) == {
+        "published": True,
+        "received": [{"who": "carol"}],
+        "made": True,
         "greeting": "welcome home, bob",
         "username": ADMIN_USER,
         "actions": ["utils.echo", "utils.sleep"],
@@ -316,6 +335,11 @@ async def test_the_sync_facade(hub_server: Server, owner: Credentials) -> None:
         "put": "METHOD_NOT_ALLOWED",
         "url": hub_server.http_url,
     }
+
+
+def test_the_sync_facade_offers_everything_managerapi_does() -> None:
+    public = {name for name in dir(ManagerApi) if not name.startswith("_")}
+    assert public - set(dir(Hub)) == set()
 
 
 async def cli(server: Server, token: str | None, *argv: str) -> tuple[int, str, str]:

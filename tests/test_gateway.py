@@ -115,6 +115,42 @@ async def test_refused_actions_keep_the_envelope(
     )
 
 
+async def test_execute_honours_its_timeout_as_a_deadline(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    """HTTP callers get a deadline as gRPC callers set one: the request's
+    `timeout` (seconds), else 60 s; past it, 504 in the envelope."""
+    request = {
+        "type": "request",
+        "id": "slow",
+        "action": "utils.sleep",
+        "args": {"seconds": 5},
+        "timeout": 0.2,
+    }
+    async with http.post(
+        f"{gateway_url}/execute", json=request, headers={"X-Token": admin.token}
+    ) as response:
+        assert response.status == 504
+        answer = await response.json()
+    assert (answer["id"], answer["response"]) == (
+        "slow",
+        {"output": None, "errors": ["the caller's deadline passed"]},
+    )
+    for timeout in ("soon", 0, -1, True):
+        bad = {"action": "utils.echo", "timeout": timeout}
+        async with http.post(
+            f"{gateway_url}/execute", json=bad, headers={"X-Token": admin.token}
+        ) as response:
+            assert (response.status, await response.json()) == (
+                400,
+                {
+                    "code": 400,
+                    "error": "INVALID_ARGUMENT",
+                    "message": "timeout: a number of seconds, above 0 and at most 86400",
+                },
+            )
+
+
 async def test_execute_without_credentials(
     gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
 ) -> None:

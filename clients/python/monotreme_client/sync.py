@@ -5,18 +5,21 @@
         print(hub.run("procedure.at_home"))
 
 Calls run on an event loop in a background thread; each blocks until its
-answer and raises what the async call raises.
+answer and raises what the async call raises. It offers every method of
+ManagerApi (a test holds the two together); an Api's handlers run on that
+background thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from monotreme_client.api import Api, ApiApp
 from monotreme_client.manager import DEFAULT_URL, ManagerApi
-from monotreme_client.proto.monotreme.v1 import Action, Token
+from monotreme_client.proto.monotreme.v1 import Action, Event, Token
 
 T = TypeVar("T")
 
@@ -34,6 +37,14 @@ class Hub:
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _on_loop(self, function: Callable[[], T]) -> T:
+        """Runs a plain method of the ManagerApi on its loop (Apis start their streams there)."""
+
+        async def call() -> T:
+            return function()
+
+        return self._call(call())
 
     def __enter__(self) -> Hub:
         return self
@@ -64,6 +75,18 @@ class Hub:
     def realtime(self, event: str, data: Any = None) -> None:
         self._call(self.api.realtime(event, data))
 
+    def publish(self, event_type: str, /, **args: Any) -> Event:
+        return self._call(self.api.publish(event_type, **args))
+
+    def get_api(self, uri: str, *, types: list[str] | None = None, args: dict[str, Any] | None = None) -> Api:
+        return self._on_loop(lambda: self.api.get_api(uri, types=types, args=args))
+
+    def get_api_app(self, app_id: str) -> ApiApp:
+        return self._on_loop(lambda: self.api.get_api_app(app_id))
+
+    def unregister_api(self, api: Api) -> None:
+        self._on_loop(lambda: self.api.unregister_api(api))
+
     def execute(self, action: str, /, **args: Any) -> Any:
         return self._call(self.api.execute(action, **args))
 
@@ -78,5 +101,11 @@ class Hub:
     def get_owner_api_token(self) -> str:
         return self._call(self.api.get_owner_api_token())
 
+    def create_token(self, name: str, expiry_days: float = 0) -> tuple[str, Token]:
+        return self._call(self.api.create_token(name, expiry_days))
+
     def tokens(self) -> list[Token]:
         return self._call(self.api.tokens())
+
+    def revoke_token(self, token_id: int) -> None:
+        self._call(self.api.revoke_token(token_id))
