@@ -119,7 +119,7 @@ async def test_execute_honours_its_timeout_as_a_deadline(
     gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
 ) -> None:
     """HTTP callers get a deadline as gRPC callers set one: the request's
-    `timeout` (seconds), else 60 s; past it, 504 in the envelope."""
+    `timeout` (seconds); past it, 504 in the envelope."""
     request = {
         "type": "request",
         "id": "slow",

@@ -33,6 +33,9 @@ MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 SEND_TIMEOUT = 10.0
 # Requests one /ws/requests socket may have running at once; more get an error frame.
 MAX_IN_FLIGHT = 64
+# Seconds a /ws/requests request may run unless its frame says `"timeout"`;
+# then it is answered with its envelope, errors filled.
+REQUEST_TIMEOUT = 60.0
 _GET_CURRENT_USER = "/monotreme.v1.AuthService/GetCurrentUser"
 _STREAM_EVENTS = "/monotreme.v1.HubService/StreamEvents"
 _PUBLISH_EVENT = "/monotreme.v1.HubService/PublishEvent"
@@ -206,7 +209,7 @@ async def _execute(socket: Socket, frame: dict[str, Any], running: set[asyncio.T
     error: GatewayError | ServiceError | None = None
     answer: dict[str, Any]
     try:
-        _, answer = await execute(socket.invoker, frame, socket.call)
+        _, answer = await execute(socket.invoker, frame, socket.call, REQUEST_TIMEOUT)
     except (GatewayError, ServiceError) as e:
         error, answer = e, error_frame(e, frame["id"])
     running.discard(asyncio.current_task())
