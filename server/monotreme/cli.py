@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="lifetime such as 30d, 12h or 2w (default: never)",
     )
+    for name, help_text in (
+        ("backup", "write a consistent copy of the store and secrets, while the hub runs"),
+        ("restore", "unpack a backup into an empty data dir"),
+    ):
+        archive = with_config(commands.add_parser(name, help=help_text))
+        archive.add_argument("archive", type=Path, metavar="OUT" if name == "backup" else "IN")
     return parser
 
 
@@ -142,10 +148,27 @@ def _token_create(args: argparse.Namespace) -> None:
     print(secret)
 
 
+def _backup(args: argparse.Namespace) -> None:
+    from monotreme.backup import backup
+
+    config = _config(args)
+    files = backup(config.data_dir, args.archive)
+    print(f"backed up {', '.join(files)} of {config.data_dir} to {args.archive}")
+
+
+def _restore(args: argparse.Namespace) -> None:
+    from monotreme.backup import restore
+
+    config = _config(args)
+    files = restore(args.archive, config.data_dir)
+    print(f"restored {', '.join(files)} into {config.data_dir}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run = {"serve": _serve, "gateway": _gateway, "add": _user_add, "create": _token_create}[
+    commands = {"serve": _serve, "gateway": _gateway, "backup": _backup, "restore": _restore}
+    run = {**commands, "add": _user_add, "create": _token_create}[
         getattr(args, "action", None) or args.command
     ]
     try:

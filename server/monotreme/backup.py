@@ -1,0 +1,101 @@
+"""`monotreme backup` and `monotreme restore`: a consistent copy of what a hub
+keeps (users, tokens, sessions, variables, in the SQLite store) and its secrets
+(the JWT signing key), taken while the hub runs, into one archive.
+
+The store is copied with SQLite's online backup API, which reads a consistent
+snapshot without stopping writers (WAL); secrets are copied as they are.
+Restoring into an empty data dir gives a hub on which every token still works.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from monotreme.errors import ConfigError
+
+DATABASE = "monotreme.db"
+SECRETS = ("jwt.secret",)
+_MANIFEST = "manifest.json"
+_FORMAT = 1
+
+
+def backup(data_dir: Path, archive: Path) -> list[str]:
+    """Writes `archive` (a .tar.gz, mode 0600) from the hub's data dir; answers the files it holds."""
+    database = data_dir / DATABASE
+    if not database.is_file():
+        raise ConfigError(None, "data dir", f"{data_dir} holds no hub ({DATABASE} is missing)")
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / DATABASE
+        source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        secrets = [name for name in SECRETS if (data_dir / name).is_file()]
+        files = [DATABASE, *secrets]
+        manifest = {"format": _FORMAT, "created_at": time.time(), "files": files}
+        descriptor = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file, tarfile.open(fileobj=file, mode="w:gz") as tar:
+            _add_bytes(tar, _MANIFEST, json.dumps(manifest).encode())
+            tar.add(copy, arcname=DATABASE)
+            for name in secrets:
+                tar.add(data_dir / name, arcname=name)
+    return files
+
+
+def restore(archive: Path, data_dir: Path) -> list[str]:
+    """Unpacks `archive` into `data_dir`, which must be empty or absent; answers the files restored."""
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise ConfigError(None, "data dir", f"{data_dir} is not empty: restore into an empty data dir")
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            contents = {name: _read(tar, archive, name) for name in _files(tar, archive)}
+    except (OSError, tarfile.TarError) as e:
+        raise ConfigError(archive, "(file)", f"not a Monotreme backup: {e}") from None
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, data in contents.items():
+        descriptor = os.open(data_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+    return list(contents)
+
+
+def _read(tar: tarfile.TarFile, archive: Path, name: str) -> bytes:
+    # Only the names a backup writes: never a path taken from the archive.
+    if name not in (DATABASE, *SECRETS):
+        raise ConfigError(archive, name, "unexpected file in the backup")
+    member = tar.extractfile(name)
+    if member is None:
+        raise ConfigError(archive, name, "missing from the backup")
+    return member.read()
+
+
+def _files(tar: tarfile.TarFile, archive: Path) -> list[str]:
+    """The files the archive's manifest lists."""
+    try:
+        member = tar.extractfile(_MANIFEST)
+        manifest = json.loads(member.read()) if member else None
+    except (KeyError, ValueError):
+        manifest = None
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != _FORMAT
+        or not isinstance(manifest.get("files"), list)
+    ):
+        raise ConfigError(archive, _MANIFEST, f"not a Monotreme backup of format {_FORMAT}")
+    return [str(name) for name in manifest["files"]]
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), int(time.time()), 0o600
+    tar.addfile(info, io.BytesIO(data))
