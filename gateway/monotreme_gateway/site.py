@@ -11,7 +11,7 @@ import socket
 from aiohttp import web
 from monotreme.hub import Hub
 
-from monotreme_gateway import webhooks, websockets
+from monotreme_gateway import ui, webhooks, websockets
 from monotreme_gateway.app import Gateway, errors_middleware
 from monotreme_gateway.auth import AuthEndpoint
 from monotreme_gateway.invoker import InProcessInvoker, Invoker, RemoteInvoker
@@ -30,6 +30,7 @@ def create_app(invoker: Invoker, *, origin: str, max_body_bytes: int) -> web.App
     app.router.add_route("*", "/hook/{name}", functools.partial(webhooks.hook, gateway))
     app.router.add_get("/healthz", gateway.healthz)
     app.router.add_get("/openapi.json", gateway.openapi)
+    ui.add_routes(app)
     gateway.add_routes(app)
     return app
 
