@@ -254,6 +254,28 @@ async def test_annotated_rest_routes(
     assert published["args"] == event["args"] and len(published["id"]) == 32
 
 
+async def test_admins_list_users(gateway_url: str, http: aiohttp.ClientSession, admin: Credentials) -> None:
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    bob = {"username": "bob", "password": "bob's password"}
+    async with http.post(f"{gateway_url}/api/v1/users", json=bob, headers=headers) as r:
+        assert r.status == 200
+    async with http.get(f"{gateway_url}/api/v1/users", headers=headers) as r:
+        users = (await r.json())["users"]
+    assert [(u["user_id"], u["username"], u["is_admin"]) for u in users] == [
+        (1, "admin", True),
+        (2, "bob", False),
+    ]
+    assert "password" not in str(users) and all(u["created_at"] > 0 for u in users)
+    async with http.post(f"{gateway_url}/auth", params={"type": "jwt"}, json=bob) as r:
+        bob_headers = {"Authorization": f"Bearer {(await r.json())['token']}"}
+    async with http.get(f"{gateway_url}/api/v1/users", headers=bob_headers) as r:
+        assert await r.json() == {
+            "code": 403,
+            "error": "ADMIN_REQUIRED",
+            "message": "only an admin may list users",
+        }
+
+
 async def test_healthz(gateway_url: str, http: aiohttp.ClientSession) -> None:
     async with http.get(f"{gateway_url}/healthz") as response:
         assert (response.status, await response.json()) == (200, {"status": "ok"})

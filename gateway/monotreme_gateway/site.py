@@ -1,5 +1,5 @@
-"""Assembling and running the gateway: the Platypush adapters, then every
-annotated RPC's route; in front of an in-process method table (built by
+"""Assembling and running the gateway: the Platypush adapters, the web UI,
+then every annotated RPC's route; in front of an in-process method table (built by
 `monotreme serve`) or, alone, in front of a remote hub."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import signal
 from aiohttp import web
 from monotreme.services.execute import EXECUTE
 
+from monotreme_gateway import ui
 from monotreme_gateway.invoker import Invoker, RemoteInvoker
 from monotreme_gateway.platypush import execute, webhooks, websockets
 from monotreme_gateway.platypush.auth import AuthEndpoint
@@ -28,6 +29,7 @@ def create_app(invoker: Invoker, *, max_body_bytes: int) -> web.Application:
     app.router.add_get("/ws/requests", functools.partial(websockets.requests, invoker))
     app.router.add_route("*", "/auth", AuthEndpoint(invoker).handle)
     app.router.add_route("*", "/hook/{name}", functools.partial(webhooks.hook, invoker))
+    ui.add_routes(app)
     Transcoder(invoker).add_routes(app, adapters={EXECUTE: execute.handler(invoker)})
     return app
 

@@ -73,6 +73,9 @@ class Accounts:
             self._users[user_id] = user
         return user
 
+    def users(self) -> list[UserRow]:
+        return self._store.users()
+
     def token(self, token_id: int) -> TokenRow | None:
         return self._store.token(token_id)
 

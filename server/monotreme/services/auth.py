@@ -118,3 +118,8 @@ class AuthService:
         name = f"owner-{uuid.uuid4().hex[:12]}"
         secret, token = self._accounts.create_token(call.user.user_id, name, None, kind="owner")
         return auth_pb2.GetOwnerTokenResponse(token=secret, info=token_message(token))
+
+    async def ListUsers(self, request: auth_pb2.ListUsersRequest, call: Call) -> auth_pb2.ListUsersResponse:
+        if not call.user.is_admin:
+            raise PermissionDenied("only an admin may list users", reason="ADMIN_REQUIRED")
+        return auth_pb2.ListUsersResponse(users=[user_message(user) for user in self._accounts.users()])

@@ -218,3 +218,8 @@ class Store:
             name: json.loads(value)
             for name, value in self._all("SELECT name, value FROM variables ORDER BY name")
         }
+
+    def users(self) -> list[UserRow]:
+        """Every user, oldest first."""
+        rows = self._all("SELECT id, username, password_hash, is_admin, created_at FROM users ORDER BY id")
+        return [UserRow(row[0], row[1], row[2], bool(row[3]), row[4]) for row in rows]

@@ -78,6 +78,11 @@ class AuthServiceStub:
                 request_serializer=monotreme_dot_v1_dot_auth__pb2.GetOwnerTokenRequest.SerializeToString,
                 response_deserializer=monotreme_dot_v1_dot_auth__pb2.GetOwnerTokenResponse.FromString,
                 _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/monotreme.v1.AuthService/ListUsers',
+                request_serializer=monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -150,6 +155,13 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListUsers(self, request, context):
+        """Lists the hub's users, oldest first. Admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +204,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetOwnerToken,
                     request_deserializer=monotreme_dot_v1_dot_auth__pb2.GetOwnerTokenRequest.FromString,
                     response_serializer=monotreme_dot_v1_dot_auth__pb2.GetOwnerTokenResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.FromString,
+                    response_serializer=monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -414,6 +431,33 @@ class AuthService:
             '/monotreme.v1.AuthService/GetOwnerToken',
             monotreme_dot_v1_dot_auth__pb2.GetOwnerTokenRequest.SerializeToString,
             monotreme_dot_v1_dot_auth__pb2.GetOwnerTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monotreme.v1.AuthService/ListUsers',
+            monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
+            monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

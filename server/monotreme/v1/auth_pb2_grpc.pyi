@@ -64,6 +64,8 @@ class AuthServiceStub:
     """Starts an API session on behalf of the hub's owner and answers its
     token, which expires after two weeks unused. Admins only.
     """
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]
+    """Lists the hub's users, oldest first. Admins only."""
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -101,6 +103,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Starts an API session on behalf of the hub's owner and answers its
     token, which expires after two weeks unused. Admins only.
     """
+    ListUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]  # type: ignore[assignment]
+    """Lists the hub's users, oldest first. Admins only."""
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Users, log-in and API tokens.
@@ -183,5 +187,13 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """Starts an API session on behalf of the hub's owner and answers its
         token, which expires after two weeks unused. Admins only.
         """
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _auth_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListUsersResponse, _abc.Awaitable[_auth_pb2.ListUsersResponse]]:
+        """Lists the hub's users, oldest first. Admins only."""
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

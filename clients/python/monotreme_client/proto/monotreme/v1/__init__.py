@@ -23,6 +23,8 @@ __all__ = (
     "ListActionsResponse",
     "ListTokensRequest",
     "ListTokensResponse",
+    "ListUsersRequest",
+    "ListUsersResponse",
     "LoginRequest",
     "LoginResponse",
     "Parameter",
@@ -498,6 +500,33 @@ class ListTokensResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("monotreme.v1", "ListTokensResponse", ListTokensResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ListUsersRequest(betterproto2.Message):
+    """
+    Empty: lists every user.
+    """
+
+    pass
+
+
+default_message_pool.register_message("monotreme.v1", "ListUsersRequest", ListUsersRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListUsersResponse(betterproto2.Message):
+    """
+    The hub's users, oldest first.
+    """
+
+    users: "list[User]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Without their passwords.
+    """
+
+
+default_message_pool.register_message("monotreme.v1", "ListUsersResponse", ListUsersResponse)
 
 
 @dataclass(eq=False, repr=False)
