@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +18,10 @@ JS = Path(__file__).resolve().parent.parent / "clients" / "js"
 
 
 async def npm(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    # npm's scripts run `python` (and buf) by PATH: this interpreter's, even when
+    # pytest runs from a venv that is not activated.
+    env = dict(env or os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     process = await asyncio.create_subprocess_exec(
         require("npm"),
         *args,
