@@ -173,6 +173,8 @@ async def test_file_actions_with_platypushs_argument_names(run: Run, roots: tupl
     assert entries[1]["permissions"].startswith("-rw")
     by_size, _ = await run("file.list", path=str(second), sort="size", reverse=True)
     assert [e["name"] for e in by_size] == ["notes.txt", "empty"]
+    one, _ = await run("file.list", path="notes.txt")  # a file: itself
+    assert [(e["type"], e["path"]) for e in one] == [("file", str(first / "notes.txt"))]
 
     _, errors = await run("file.rmdir", directory="a")
     assert "not empty" in errors[0]
