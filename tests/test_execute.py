@@ -121,11 +121,9 @@ async def test_inspect_describes_plugins_actions_and_event_types(
     hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
 ) -> None:
     plugins = (await execute(hub_stub, admin, "inspect.get_all_plugins"))["output"]
-    assert sorted(plugins) == ["event", "inspect", "utils", "variable"]  # shell is off by default
-    assert await execute(hub_stub, admin, "inspect.get_enabled_plugins") == {
-        "output": ["event", "inspect", "utils", "variable"],
-        "errors": [],
-    }
+    enabled = ["event", "file", "http", "http.request", "inspect", "logger", "utils", "variable"]
+    assert sorted(plugins) == enabled  # shell is off by default
+    assert await execute(hub_stub, admin, "inspect.get_enabled_plugins") == {"output": enabled, "errors": []}
     utils = plugins["utils"]
     assert (utils["name"], utils["type"], utils["args"]) == (
         "utils",
@@ -245,7 +243,11 @@ async def test_shell_runs_commands_only_when_enabled(make_server: MakeServer) ->
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("lights: {}\n", "lights: no such plugin (installed: event, inspect, shell, utils, variable)"),
+        (
+            "lights: {}\n",
+            "lights: no such plugin (installed: event, file, http, http.request, inspect, logger, shell,"
+            " utils, variable)",
+        ),
         ("shell:\n  enabled: maybe\n", "shell.enabled: expected true or false"),
         ("shell:\n  enabled: true\n  colour: red\n", "shell: unexpected argument 'colour'"),
         (

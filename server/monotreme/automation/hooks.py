@@ -21,7 +21,7 @@ from monotreme.actions.dispatcher import Dispatcher
 from monotreme.automation.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
 from monotreme.automation.threads import in_own_thread
 from monotreme.events import filters
-from monotreme.events.filters import Predicate
+from monotreme.events.filters import Binder, Bindings, Predicate
 from monotreme.events.types import Event, WebhookEvent, canonical_type, short_name, type_matches
 from monotreme.v1 import hub_pb2
 from monotreme.values import from_struct
@@ -63,29 +63,41 @@ class Hook:
     name: str
     event_type: str
     filters: dict[str, Any]
-    # Runs the hook for an event (the message, and the instance scripts see);
-    # answers its return value.
-    run: Callable[[Event], Awaitable[Any]]
+    # Runs the hook for an event (the instance scripts see) with the names its
+    # `${name}` conditions bound; answers its return value.
+    run: Callable[[Event, Bindings], Awaitable[Any]]
     _test: Predicate = field(init=False, repr=False, compare=False)
+    # Only for filters with `${name}` phrases; the others keep the plain predicate.
+    _bind: Binder | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_test", filters.predicate(self.filters))
+        object.__setattr__(self, "_bind", filters.binder(self.filters))
 
-    def matches(self, event_type: str, args: dict[str, Any]) -> bool:
-        return (not self.event_type or type_matches(self.event_type, event_type)) and self._test(args)
+    def match(self, event_type: str, args: dict[str, Any]) -> Bindings | None:
+        """What the event's args bind if it matches (most filters bind nothing), else None."""
+        if self.event_type and not type_matches(self.event_type, event_type):
+            return None
+        if self._bind is not None:
+            return self._bind(args)
+        return {} if self._test(args) else None
 
 
 def function_hook(function: Callable[..., Any], event_type: str, conditions: dict[str, Any]) -> Hook:
     """A hook running a script's function, sync (in a thread) or async, with the event
-    when it takes a parameter."""
+    when it takes a parameter, and what its `${name}` conditions bound as keyword
+    arguments it declares (all of them if it takes `**kwargs`), as Platypush passes them."""
     name = f"{function.__module__}.{function.__qualname__}"
-    takes_event = bool(inspect.signature(function).parameters)
+    parameters = inspect.signature(function).parameters
+    takes_event = bool(parameters)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
-    async def run(event: Event) -> Any:
+    async def run(event: Event, bound: Bindings) -> Any:
         args = (event,) if takes_event else ()
+        kwargs = bound if takes_any else {k: v for k, v in bound.items() if k in parameters}
         if inspect.iscoroutinefunction(function):
-            return await function(*args)
-        return await in_own_thread(function, *args)
+            return await function(*args, **kwargs)
+        return await in_own_thread(function, *args, **kwargs)
 
     filters.check(conditions, name)
     return Hook(name, canonical_type(event_type), conditions, run)
@@ -93,7 +105,8 @@ def function_hook(function: Callable[..., Any], event_type: str, conditions: dic
 
 def yaml_hook(key: str, raw: Any, run_action: RunAction) -> Hook:
     """`event.hook.NAME: {if: {type: ..., <arg filters>}, then: <steps>}`;
-    StepError names what is wrong. The steps see the event's args and `event`."""
+    StepError names what is wrong. The steps see the event's args, what its
+    `${name}` conditions bound, and `event`."""
     match = _NAME.match(key)
     if match is None:
         raise StepError("name", "write it as event.hook.NAME")
@@ -113,8 +126,8 @@ def yaml_hook(key: str, raw: Any, run_action: RunAction) -> Hook:
         raise StepError(where, reason) from None
     steps = compile_steps(raw["then"], "step")
 
-    async def run(event: Event) -> Any:
-        scope = Scope({**event.args, "event": event}, run_action)
+    async def run(event: Event, bound: Bindings) -> Any:
+        scope = Scope({**event.args, **bound, "event": event}, run_action)
         try:
             await run_steps(steps, scope)
         except Returned as answer:
@@ -153,11 +166,13 @@ class HookRunner:
             return
         args = from_struct(message.args)
         event_type = canonical_type(str(args.get("type", "")))
-        matching = [hook for hook in self.hooks if hook.matches(event_type, args)]
+        matching = [
+            (hook, bound) for hook in self.hooks if (bound := hook.match(event_type, args)) is not None
+        ]
         if len(self._tasks) + len(matching) > MAX_PENDING:
             log.warning(
                 "event %s (%s): %d hook runs are pending; dropped its hooks %s",
-                message.id, short_name(event_type), len(self._tasks), [h.name for h in matching],
+                message.id, short_name(event_type), len(self._tasks), [h.name for h, _ in matching],
             )  # fmt: skip
             if outcome is not None and matching:
                 outcome.future.set_result(("busy", f"{len(self._tasks)} hook runs are pending"))
@@ -166,12 +181,14 @@ class HookRunner:
             outcome.remaining = len(matching)
             if not matching:
                 outcome.finished()
-        for hook in matching:
-            task = asyncio.get_running_loop().create_task(self._run(hook, message, outcome))
+        for hook, bound in matching:
+            task = asyncio.get_running_loop().create_task(self._run(hook, bound, message, outcome))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, hook: Hook, message: hub_pb2.Event, outcome: HookAnswer | None) -> None:
+    async def _run(
+        self, hook: Hook, bound: Bindings, message: hub_pb2.Event, outcome: HookAnswer | None
+    ) -> None:
         self.dispatcher.enter(None)  # a hook runs for no caller, whoever published the event
         event = Event.from_message(message)  # each hook its own instance
         if outcome is not None and isinstance(event, WebhookEvent):
@@ -183,7 +200,7 @@ class HookRunner:
             event.responder = respond
         try:
             async with self._slots:
-                result = await hook.run(event)
+                result = await hook.run(event, bound)
             if outcome is not None and result is not None:
                 outcome.answer(result)
         except Exception as e:

@@ -8,11 +8,15 @@ __all__ = ["Plugin", "PluginContext", "action"]
 
 def builtin_plugins() -> list[type[Plugin]]:
     """The plugins that come with the hub (shell stays off unless the config enables it)."""
-    from monotreme.plugins import event, inspect, shell, utils, variable
+    from monotreme.plugins import event, file, http, inspect, logger, shell, utils, variable
 
     return [
         event.EventPlugin,
+        file.FilePlugin,
+        http.HttpPlugin,
+        http.HttpRequestPlugin,
         inspect.InspectPlugin,
+        logger.LoggerPlugin,
         shell.ShellPlugin,
         utils.UtilsPlugin,
         variable.VariablePlugin,
