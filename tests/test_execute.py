@@ -245,7 +245,10 @@ async def test_shell_runs_commands_only_when_enabled(make_server: MakeServer) ->
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("lights: {}\n", "lights: no such plugin (installed: event, inspect, shell, utils, variable)"),
+        (
+            "strict: true\nlights: {}\n",
+            "strict: no such plugin: lights (installed: event, inspect, shell, utils, variable)",
+        ),
         ("shell:\n  enabled: maybe\n", "shell.enabled: expected true or false"),
         ("shell:\n  enabled: true\n  colour: red\n", "shell: unexpected argument 'colour'"),
         (
