@@ -151,7 +151,7 @@ class Config:
         raw: dict[str, Any] = {}
         origins: dict[str, Path] = {}
         if path is not None:
-            path = path.absolute()
+            path = path.resolve()
             _read(path, raw, origins, ())
         return _build(raw, path, origins, overrides)
 
@@ -195,19 +195,21 @@ def _read(path: Path, raw: dict[str, Any], origins: dict[str, Path], chain: tupl
     try:
         loaded = yaml.safe_load(path.read_text()) or {}
     except OSError as e:
-        raise ConfigError(chain[-1] if chain else path, "include" if chain else "(file)",
-                          f"{path}: {e.strerror or e}") from None  # fmt: skip
+        reason = e.strerror or str(e)
+        if chain:
+            raise ConfigError(chain[-1], "include", f"{path}: {reason}") from None
+        raise ConfigError(path, "(file)", reason) from None
     except yaml.YAMLError as e:
         raise ConfigError(path, "(file)", f"not valid YAML: {e}") from None
     if not isinstance(loaded, dict):
         raise ConfigError(path, "(file)", "must be a mapping of keys to settings")
     for key, value in loaded.items():
         if key == "include":
-            files = value if isinstance(value, list) else [value]
+            files = [f for f in (value if isinstance(value, list) else [value]) if f]
             if not all(isinstance(f, str) for f in files):
                 raise ConfigError(path, "include", "expected a file name or a list of them")
-            for name in filter(None, files):
-                _read(path.parent / Path(name).expanduser(), raw, origins, (*chain, path))
+            for name in files:
+                _read((path.parent / Path(name).expanduser()).resolve(), raw, origins, (*chain, path))
         elif not (isinstance(value, dict) and value.get("disabled")):
             raw[key] = value
             origins[key] = path
@@ -233,6 +235,9 @@ def _build(
             }
         sections[name] = _section(kind, values, where(name), name)
     _check_timezone(sections["schedules"].timezone, where("schedules"))
+    level = sections["logging"].level
+    if isinstance(level, str) and level.upper() not in logging.getLevelNamesMapping():
+        raise ConfigError(where("logging"), "logging.level", f"unknown level {level!r} (e.g. INFO, DEBUG)")
     plugins: dict[str, dict[str, Any]] = {}
     entries: dict[str, dict[str, Any]] = {"procedure.": {}, "event.hook.": {}, "cron.": {}}
     for key, value in raw.items():
