@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
+import textwrap
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,10 +17,13 @@ from typing import Any
 
 import grpc
 import pytest
+from monotreme.automation import platypush_imports
 from monotreme.config import Config
 from monotreme.errors import ConfigError
+from monotreme.server import Server
+from monotreme.v1 import hub_pb2
 
-from tests.conftest import SpawnedServer, register_admin, require
+from tests.conftest import SpawnedServer, eventually, register_admin, require
 
 HOME = Path(__file__).parent / "platypush_home"
 UPSTREAM = Path(__file__).parent / "platypush_upstream"
@@ -196,3 +201,48 @@ def test_platypush_top_level_keys(
         path.write_text("workdir: a\ndata_dir: b\n")
         with pytest.raises(ConfigError, match="data_dir names the data directory already"):
             Config.load(path)
+
+
+async def test_any_platypush_event_class_imports_and_matches_its_events(
+    tmp_path: Path, make_server: Callable[..., Awaitable[Server]]
+) -> None:
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "lights.py").write_text(
+        textwrap.dedent(
+            """\
+            from platypush import hook
+            from platypush.events.custom import CustomEvent as Aliased
+            from platypush.message.event.custom import CustomEvent
+            from platypush.message.event.light import LightStatusChangeEvent
+
+            assert Aliased is CustomEvent
+            seen = []
+
+
+            @hook(LightStatusChangeEvent, on=True)
+            def light_on(event):
+                seen.append((type(event).__name__, event.on))
+            """
+        )
+    )
+    server = await make_server(f"scripts_dir: {tmp_path / 'scripts'}\n")
+    assert not any(type(f).__module__ == platypush_imports.__name__ for f in sys.meta_path)
+    module: Any = sys.modules["scripts.lights"]
+    event = hub_pb2.Event(type="event")
+    for on in (False, True):
+        event.args.update({"type": "platypush.message.event.light.LightStatusChangeEvent", "on": on})
+        server.hub.bus.publish(event)
+    await eventually(lambda: module.seen == [("LightStatusChangeEvent", True)])
+
+
+async def test_the_real_platypush_wins_when_it_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_server: Callable[..., Awaitable[Server]]
+) -> None:
+    (tmp_path / "site" / "platypush").mkdir(parents=True)
+    (tmp_path / "site" / "platypush" / "__init__.py").write_text("REAL = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "platypush", raising=False)  # and the real one, after the test
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "uses_real.py").write_text("import platypush\n\nREAL = platypush.REAL\n")
+    await make_server(f"scripts_dir: {tmp_path / 'scripts'}\n")
+    assert sys.modules["scripts.uses_real"].REAL is True
