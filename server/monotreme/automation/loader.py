@@ -93,8 +93,8 @@ def _compile(config: Config, key: str, compile: Callable[..., Any], *args: Any) 
 
 def _add_functions(config: Config, module: ModuleType, loaded: Automation) -> None:
     """Adds the module's own marked functions (not ones it imported: those are added where defined)."""
-    file = Path(module.__file__ or "")
-    where = f"scripts_dir: {_relative(config, file)}"
+    assert config.scripts_dir is not None
+    where = f"scripts_dir: {_relative(config.scripts_dir, Path(module.__file__ or ''))}"
     # Platypush names a script's job `<module>.<function>`, the module relative to scripts_dir.
     prefix = module.__name__.removeprefix(SCRIPTS_PACKAGE).removeprefix(".")
     for attribute, value in vars(module).items():
@@ -165,33 +165,27 @@ def _load_scripts(config: Config) -> list[ModuleType]:
                 spec.loader.exec_module(package)
                 modules.append(package)
         except Exception as e:
-            _report(
-                config,
-                ConfigError(
-                    config.source, f"scripts_dir: {_relative(config, path)}", _failure(config, path, e)
-                ),
-            )
+            where = f"scripts_dir: {_relative(directory, path)}"
+            _report(config, ConfigError(config.source, where, _failure(directory, path, e)))
     return modules
 
 
-def _failure(config: Config, path: Path, error: Exception) -> str:
+def _failure(directory: Path, path: Path, error: Exception) -> str:
     """The error and where it arose: the deepest line in the scripts directory
     (`line 7: ...` in the script itself, `other.py, line 3: ...` in one it imported)."""
     frames = [(f.filename, f.lineno) for f in traceback.extract_tb(error.__traceback__)]
     if isinstance(error, SyntaxError) and error.filename:
         frames.append((error.filename, error.lineno))
-    assert config.scripts_dir is not None
-    ours = [(Path(file), line) for file, line in frames if Path(file).is_relative_to(config.scripts_dir)]
+    ours = [(Path(file), line) for file, line in frames if Path(file).is_relative_to(directory)]
     if not ours:
         return f"{type(error).__name__}: {error}"
     file, line = ours[-1]
-    where = f"line {line}" if file == path else f"{_relative(config, file)}, line {line}"
+    where = f"line {line}" if file == path else f"{_relative(directory, file)}, line {line}"
     return f"{where}: {type(error).__name__}: {error}"
 
 
-def _relative(config: Config, path: Path) -> str:
-    assert config.scripts_dir is not None
-    return str(path.relative_to(config.scripts_dir)) if path.is_relative_to(config.scripts_dir) else str(path)
+def _relative(directory: Path, path: Path) -> str:
+    return str(path.relative_to(directory)) if path.is_relative_to(directory) else str(path)
 
 
 def _report(config: Config, error: ConfigError) -> None:
