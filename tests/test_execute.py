@@ -244,8 +244,8 @@ async def test_shell_runs_commands_only_when_enabled(make_server: MakeServer) ->
     ("yaml_text", "message"),
     [
         (
-            "lights: {}\n",
-            "lights: no such plugin (installed: event, file, http, http.request, inspect, logger, shell,"
+            "strict: true\nlights: {}\n",
+            "strict: no such plugin: lights (installed: event, file, http, http.request, inspect, logger, shell,"
             " utils, variable)",
         ),
         ("shell:\n  enabled: maybe\n", "shell.enabled: expected true or false"),

@@ -116,7 +116,7 @@ async def test_a_failing_hook_is_logged_by_name_and_spares_the_others(
     assert records["survived"] == [None]
     failures = [r for r in caplog.records if r.name == "monotreme.automation.hooks"]
     assert [r.getMessage() for r in failures] == [
-        "hook monotreme_scripts.automation.explode failed on CustomEvent: the hook went boom"
+        "hook scripts.automation.explode failed on CustomEvent: the hook went boom"
     ]
 
 

@@ -130,7 +130,7 @@ async def test_what_the_handler_answers_is_the_response(
             "fails",
             500,
             "HOOK_FAILED",
-            "hook 'monotreme_scripts.automation.fail' failed: ValueError: the garage door is jammed",
+            "hook 'scripts.automation.fail' failed: ValueError: the garage door is jammed",
         ),
         ("bad_status", 500, "INVALID_HOOK_RESPONSE", "a hook answered the invalid HTTP status 1000"),
         ("slow", 504, "HOOK_TIMEOUT", "the hook 'slow' did not answer within 2 s"),

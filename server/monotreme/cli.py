@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 for any free port)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8008; 0 for any free port)")
+    serve.add_argument(
+        "--strict", action="store_true", help="refuse to start on a plugin not installed or a broken script"
+    )
 
     gateway = commands.add_parser("gateway", help="run the HTTP gateway alone, in front of a remote hub")
     gateway.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the hub's gRPC address")
@@ -95,7 +98,10 @@ def _config(args: argparse.Namespace, **overrides: object) -> Config:
 def _serve(args: argparse.Namespace) -> None:
     from monotreme.server import Server
 
-    config = _config(args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port)
+    config = _config(
+        args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port, strict=args.strict
+    )
+    config.logging.apply()  # the config's `logging:` section, Platypush's
     asyncio.run(Server(config).serve())
 
 

@@ -1,11 +1,18 @@
 """The YAML configuration, with embedded defaults for every setting.
 
-Top-level keys: `server`, `auth`, `events`, `webhooks` (the sections below), `scripts_dir`,
-Platypush-style `procedure.NAME` and `event.hook.NAME` entries, and any other
-key names a plugin whose settings it holds (`shell: {enabled: true}`). From a
-Platypush config, `backend.http`'s `port` and `bind_address` are read as the
-server's; other `backend.*` sections are ignored with a warning.
-Mistakes are reported as `ConfigError` naming the file, the key and the reason.
+Top-level keys: `server`, `auth`, `events`, `webhooks`, `schedules`, `logging`
+(the sections below), `data_dir`, `scripts_dir`, `strict`, Platypush-style
+`procedure.NAME`, `event.hook.NAME` and `cron.NAME` entries, and any other key
+names a plugin whose settings it holds (`shell: {enabled: true}`).
+
+A Platypush config loads as Platypush reads it: `include:` (a file or a list,
+relative to the including file; later keys win), `device_id`, `workdir` (the
+data directory), `backend.http`'s `port` and `bind_address` (or
+`listen_address`), `logging`, `scripts_dir` (relative to the current
+directory, as Platypush resolves it); a section with `disabled: true` is left
+out. `main.db`, `redis` and other `backend.*` sections are ignored with a
+warning. Mistakes are reported as `ConfigError` naming the file, the key and
+the reason.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import os
 import socket
 import types
 import typing
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +82,33 @@ class WebhookSettings:
     timeout: float = 60.0
 
 
+@dataclass(frozen=True)
+class ScheduleSettings:
+    # The IANA zone `cron.*` expressions are read in (`Europe/Rome`); the hub's own when unset.
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Platypush's `logging` section: `logging.basicConfig`'s arguments."""
+
+    level: str | int = "INFO"
+    # A file to log to instead of standard error.
+    filename: str | None = None
+    format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    datefmt: str | None = None
+
+    def apply(self) -> None:
+        """Makes these the process's logging settings (the composition root calls it)."""
+        level = self.level.upper() if isinstance(self.level, str) else self.level
+        filename = str(Path(self.filename).expanduser()) if self.filename else None
+        if filename:
+            Path(filename).parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(
+            level=level, filename=filename, format=self.format, datefmt=self.datefmt, force=True
+        )
+
+
 _initialized: Config | None = None
 
 
@@ -84,32 +119,41 @@ class Config:
     auth: AuthSettings = field(default_factory=AuthSettings)
     events: EventSettings = field(default_factory=EventSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
-    # Where `*.py` scripts are loaded from; relative to the config file.
+    schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    # Where scripts are loaded from, as the package `scripts`; by default the
+    # config file's `scripts/` when there is one.
     scripts_dir: Path | None = None
+    # Mistakes that are otherwise warnings (a plugin that is not installed, a
+    # script that fails to import) stop start-up.
+    strict: bool = False
     # Settings per plugin name (every top-level key that is not a section).
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # `procedure.*` and `event.hook.*` entries, as written.
+    # `procedure.*`, `event.hook.*` and `cron.*` entries, as written.
     procedures: dict[str, Any] = field(default_factory=dict)
     hooks: dict[str, Any] = field(default_factory=dict)
+    cronjobs: dict[str, Any] = field(default_factory=dict)
+    # Every top-level key as read, includes merged (Platypush's `Config.get`).
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
     # The file this came from; None for the embedded defaults.
     source: Path | None = None
+    # The file each top-level key came from, when `include:` brought it.
+    origins: dict[str, Path] = field(default_factory=dict, repr=False)
+
+    def origin(self, key: str) -> Path | None:
+        """The file that holds `key`: an included one, or the config file."""
+        return self.origins.get(key, self.source)
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> Config:
-        """Reads `path` (or only the defaults), then applies `overrides`
-        (`data_dir`, or any `server` setting such as `grpc_port`)."""
+        """Reads `path` and what it includes (or only the defaults), then applies
+        `overrides` (`data_dir`, `strict`, or any `server` setting such as `grpc_port`)."""
         raw: dict[str, Any] = {}
+        origins: dict[str, Path] = {}
         if path is not None:
-            try:
-                loaded = yaml.safe_load(path.read_text()) or {}
-            except OSError as e:
-                raise ConfigError(path, "(file)", e.strerror or str(e)) from None
-            except yaml.YAMLError as e:
-                raise ConfigError(path, "(file)", f"not valid YAML: {e}") from None
-            if not isinstance(loaded, dict):
-                raise ConfigError(path, "(file)", "must be a mapping of keys to settings")
-            raw = loaded
-        return _build(raw, path, overrides)
+            path = path.resolve()
+            _read(path, raw, origins, ())
+        return _build(raw, path, origins, overrides)
 
     @classmethod
     def init(cls, path: str | Path | None = None) -> Config:
@@ -130,64 +174,153 @@ _SECTIONS = {
     "auth": AuthSettings,
     "events": EventSettings,
     "webhooks": WebhookSettings,
+    "schedules": ScheduleSettings,
+    "logging": LoggingSettings,
+}
+# Top-level keys that are settings of their own, not plugins.
+_SETTINGS = ("data_dir", "workdir", "scripts_dir", "strict", "device_id")
+# Platypush's storage and bus: Monotreme's store and bus are its own (for now).
+_IGNORED = {
+    "main.db": "ignored (the store is SQLite in the data directory)",
+    "redis": "ignored (the event bus is in-process)",
 }
 
 
-def _build(raw: dict[str, Any], source: Path | None, overrides: dict[str, Any]) -> Config:
+def _read(path: Path, raw: dict[str, Any], origins: dict[str, Path], chain: tuple[Path, ...]) -> None:
+    """Adds `path`'s keys to `raw` in file order, an `include:` where it stands
+    (Platypush's order: a later key wins); `chain` holds the including files."""
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain[chain.index(path) :], path))
+        raise ConfigError(chain[-1], "include", f"includes itself: {cycle}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        reason = e.strerror or str(e)
+        if chain:
+            raise ConfigError(chain[-1], "include", f"{path}: {reason}") from None
+        raise ConfigError(path, "(file)", reason) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(path, "(file)", f"not valid YAML: {e}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(path, "(file)", "must be a mapping of keys to settings")
+    for key, value in loaded.items():
+        if key == "include":
+            files = [f for f in (value if isinstance(value, list) else [value]) if f]
+            if not all(isinstance(f, str) for f in files):
+                raise ConfigError(path, "include", "expected a file name or a list of them")
+            for name in files:
+                _read((path.parent / Path(name).expanduser()).resolve(), raw, origins, (*chain, path))
+        elif not (isinstance(value, dict) and value.get("disabled")):
+            raw[key] = value
+            origins[key] = path
+
+
+def _build(
+    raw: dict[str, Any], source: Path | None, origins: dict[str, Path], overrides: dict[str, Any]
+) -> Config:
+    def where(key: str) -> Path | None:
+        return origins.get(key, source)
+
     sections: dict[str, Any] = {}
     for name, kind in _SECTIONS.items():
         values = raw.get(name) or {}
         if not isinstance(values, dict):
-            raise ConfigError(source, name, "must be a mapping")
+            raise ConfigError(where(name), name, "must be a mapping")
         if name == "server":
             values = {
-                **_from_platypush_http(raw.get("backend.http"), source),
+                **({"device_id": raw["device_id"]} if "device_id" in raw else {}),
+                **_from_platypush_http(raw.get("backend.http"), where("backend.http")),
                 **values,
-                **{k: v for k, v in overrides.items() if k != "data_dir" and v is not None},
+                **{k: v for k, v in overrides.items() if k not in ("data_dir", "strict") and v is not None},
             }
-        sections[name] = _section(kind, values, source, name)
+        sections[name] = _section(kind, values, where(name), name)
+    _check_timezone(sections["schedules"].timezone, where("schedules"))
+    level = sections["logging"].level
+    if isinstance(level, str) and level.upper() not in logging.getLevelNamesMapping():
+        raise ConfigError(where("logging"), "logging.level", f"unknown level {level!r} (e.g. INFO, DEBUG)")
     plugins: dict[str, dict[str, Any]] = {}
-    procedures: dict[str, Any] = {}
-    hooks: dict[str, Any] = {}
+    entries: dict[str, dict[str, Any]] = {"procedure.": {}, "event.hook.": {}, "cron.": {}}
     for key, value in raw.items():
-        if key in _SECTIONS or key in ("data_dir", "scripts_dir"):
+        if key in _SECTIONS or key in _SETTINGS:
             continue
-        if key.startswith("backend."):
-            if key != "backend.http":
-                log.warning("%s: %s: ignored (Monotreme's doors are built in)", source, key)
-        elif key.startswith("procedure."):
-            procedures[key] = value
-        elif key.startswith("event.hook."):
-            hooks[key] = value
+        if prefix := next((p for p in entries if key.startswith(p)), None):
+            entries[prefix][key] = value
+        elif key == "backend.http":
+            continue  # read as server settings above
+        elif key in _IGNORED or key.startswith("backend."):
+            reason = _IGNORED.get(key, "ignored (Monotreme's doors are built in)")
+            log.warning("%s: %s: %s", where(key), key, reason)
         elif value is None or isinstance(value, dict):
             plugins[key] = value or {}
         else:
-            raise ConfigError(source, key, "plugin settings must be a mapping")
-    base = source.parent if source else Path.cwd()
-    data_dir = overrides.get("data_dir") or raw.get("data_dir")
-    scripts_dir = raw.get("scripts_dir")
-    for key, value in (("data_dir", data_dir), ("scripts_dir", scripts_dir)):
-        if value is not None and not isinstance(value, str | Path):
-            raise ConfigError(source, key, "must be a path")
+            raise ConfigError(where(key), key, "plugin settings must be a mapping")
+    strict = overrides.get("strict") or _coerce(bool, raw.get("strict", False), where("strict"), "strict")
     return Config(
-        data_dir=(base / Path(data_dir).expanduser()) if data_dir else default_data_dir(),
-        scripts_dir=(base / Path(scripts_dir).expanduser()) if scripts_dir else None,
+        data_dir=_data_dir(raw, source, origins, overrides.get("data_dir")),
+        scripts_dir=_scripts_dir(raw.get("scripts_dir"), source, where("scripts_dir")),
+        strict=strict,
         plugins=plugins,
-        procedures=procedures,
-        hooks=hooks,
+        procedures=entries["procedure."],
+        hooks=entries["event.hook."],
+        cronjobs=entries["cron."],
+        raw=raw,
         source=source,
+        origins={key: path for key, path in origins.items() if path != source},
         **sections,
     )
 
 
+def _path(value: Any, source: Path | None, key: str) -> Path:
+    if not isinstance(value, str | Path):
+        raise ConfigError(source, key, "must be a path")
+    return Path(value).expanduser()
+
+
+def _data_dir(raw: dict[str, Any], source: Path | None, origins: dict[str, Path], override: Any) -> Path:
+    """`--data-dir`, else `data_dir` (relative to its file), else Platypush's
+    `workdir` (relative to the current directory, as there), else the default."""
+    if override:
+        return Path(override)
+    if "data_dir" in raw and "workdir" in raw:
+        raise ConfigError(source, "workdir", "data_dir names the data directory already: keep one")
+    if "data_dir" in raw:
+        where = origins.get("data_dir", source)
+        base = where.parent if where else Path.cwd()
+        return base / _path(raw["data_dir"], where, "data_dir")
+    if "workdir" in raw:
+        return _path(raw["workdir"], origins.get("workdir", source), "workdir").absolute()
+    return default_data_dir()
+
+
+def _scripts_dir(value: Any, source: Path | None, where: Path | None) -> Path | None:
+    """As Platypush: `scripts_dir` relative to the current directory, else
+    `<config dir>/scripts` when it exists."""
+    if value is not None:
+        return _path(value, where, "scripts_dir").absolute()
+    default = source.parent / "scripts" if source else None
+    return default if default and default.is_dir() else None
+
+
+def _check_timezone(name: str | None, source: Path | None) -> None:
+    if name is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            source, "schedules.timezone", f"unknown time zone {name!r} (e.g. Europe/Rome)"
+        ) from None
+
+
 def _from_platypush_http(section: Any, source: Path | None) -> dict[str, Any]:
-    """A Platypush config's `backend.http: {port, bind_address}` as server settings."""
+    """A Platypush config's `backend.http: {port, bind_address}` as server settings;
+    its other keys (web server tuning) are ignored, with one warning."""
     if section is None:
         return {}
     if not isinstance(section, dict):
         raise ConfigError(source, "backend.http", "must be a mapping")
-    names = {"port": "http_port", "bind_address": "host"}
-    ignored = sorted(set(section) - set(names))
+    names = {"port": "http_port", "bind_address": "host", "listen_address": "host"}
+    ignored = sorted(set(section) - set(names) - {"disabled"})
     if ignored:
         log.warning("%s: backend.http: ignored %s", source, ", ".join(ignored))
     return {names[key]: value for key, value in section.items() if key in names}

@@ -10,6 +10,7 @@ from monotreme.actions.plugin import PluginContext
 from monotreme.actions.registry import ActionRegistry, installed_plugins
 from monotreme.automation import loader
 from monotreme.automation.hooks import HookRunner
+from monotreme.automation.schedules import Scheduler
 from monotreme.automation.webhooks import Webhooks
 from monotreme.config import Config
 from monotreme.errors import ConfigError
@@ -34,6 +35,7 @@ class Hub:
             self.hooks = HookRunner(self.dispatcher)
             self.bus.add_listener(self.hooks.on_event)
             self.webhooks = Webhooks(self.bus, self.hooks, config.webhooks.timeout)
+            self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
             self._add(loader.load(config, self.dispatcher.run))
         except BaseException:
             self.store.close()
@@ -48,15 +50,26 @@ class Hub:
                 raise ConfigError(self.config.source, procedure.where, str(e)) from None
         for hook in automation.hooks:
             self.hooks.add(hook)
+        for job in automation.jobs:
+            try:
+                self.schedules.add(job)
+            except ValueError as e:
+                raise ConfigError(self.config.source, f"cron.{job.name}", str(e)) from None
+        for spec in self.schedules.specs():
+            self.actions.register(spec)
 
     async def start(self) -> None:
-        """Starts the plugins; the hub serves calls once this returns."""
-        await self.actions.start(PluginContext(self.bus, self.store, self.config, self.actions))
+        """Starts the plugins, then the schedules; the hub serves calls once this returns."""
+        await self.actions.start(
+            PluginContext(self.bus, self.store, self.config, self.actions, self.schedules)
+        )
+        self.schedules.start()
         self.ready = True
 
     async def close(self) -> None:
-        """Stops the plugins, ends the event streams and closes the store."""
+        """Stops the schedules, hooks and plugins, ends the event streams and closes the store."""
         self.ready = False
+        await self.schedules.close()
         await self.hooks.close()
         await self.actions.stop()
         self.bus.close()

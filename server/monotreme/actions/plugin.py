@@ -32,21 +32,30 @@ class Catalog(Protocol):
     plugins: dict[str, Plugin]
     # Each procedure's definition by action name, as `inspect.get_procedures` shows it.
     procedures: dict[str, dict[str, Any]]
+    # Plugins the config names that are not installed.
+    unavailable: list[str]
 
     def specs(self) -> list[ActionSpec]: ...
 
     def describe(self, plugin: str = "") -> list[hub_pb2.Action]: ...
 
 
+class Schedules(Protocol):
+    """The hub's cron jobs, for plugins that describe them (`inspect`)."""
+
+    def describe(self) -> dict[str, dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class PluginContext:
-    """What a plugin may use of the hub: its bus, its store, its config and the
-    catalogue of actions; never the hub itself."""
+    """What a plugin may use of the hub: its bus, its store, its config, the
+    catalogue of actions and the schedules; never the hub itself."""
 
     bus: EventBus
     store: Store
     config: Config
     catalog: Catalog
+    schedules: Schedules
 
 
 class Plugin:

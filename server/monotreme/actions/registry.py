@@ -43,11 +43,17 @@ class ActionRegistry:
         self.procedures: dict[str, dict[str, Any]] = {}
         self._actions: dict[str, ActionSpec] = {}
         classes_by_name = {cls.name: cls for cls in classes}
-        for name in config.plugins:
-            if name not in classes_by_name:
-                raise ConfigError(
-                    config.source, name, f"no such plugin (installed: {', '.join(sorted(classes_by_name))})"
-                )
+        # Sections naming plugins that are not installed (a Platypush config
+        # names dozens): the hub starts without them unless the config is strict.
+        self.unavailable = sorted(set(config.plugins) - set(classes_by_name))
+        if self.unavailable:
+            reason = (
+                f"no such plugin{'s' if len(self.unavailable) > 1 else ''}: {', '.join(self.unavailable)} "
+                f"(installed: {', '.join(sorted(classes_by_name))})"
+            )
+            if config.strict:
+                raise ConfigError(config.origin(self.unavailable[0]), "strict", reason)
+            log.warning("%s: %s; the hub starts without them", config.source, reason)
         for name, cls in sorted(classes_by_name.items()):
             plugin = self._configure(cls, dict(config.plugins.get(name, {})), config)
             if plugin is None:
@@ -61,7 +67,7 @@ class ActionRegistry:
     def _configure(cls: type[Plugin], settings: dict[str, Any], config: Config) -> Plugin | None:
         enabled = settings.pop("enabled", cls.enabled_by_default)
         if not isinstance(enabled, bool):
-            raise ConfigError(config.source, f"{cls.name}.enabled", "expected true or false")
+            raise ConfigError(config.origin(cls.name), f"{cls.name}.enabled", "expected true or false")
         if not enabled:
             return None
         try:
@@ -72,7 +78,7 @@ class ActionRegistry:
             return cls(**settings_spec.bind(settings))
         except InvalidArgument as e:
             # "plugin: unexpected argument 'x'" -> the config key that is wrong
-            raise ConfigError(config.source, cls.name, e.message.split(": ", 1)[1]) from None
+            raise ConfigError(config.origin(cls.name), cls.name, e.message.split(": ", 1)[1]) from None
 
     def register(self, spec: ActionSpec, definition: dict[str, Any] | None = None) -> None:
         """Adds an action (procedures, with their `definition`, use this too); a
@@ -89,6 +95,8 @@ class ActionRegistry:
             return spec
         if name.startswith("procedure."):
             raise NotFound(f"unknown procedure '{name[len('procedure.') :]}'", reason="UNKNOWN_ACTION")
+        if name.startswith("cron."):
+            raise NotFound(f"unknown cron job '{name[len('cron.') :]}'", reason="UNKNOWN_ACTION")
         plugin = name.rsplit(".", 1)[0] if "." in name else name
         if not any(a.startswith(plugin + ".") for a in self._actions):
             raise NotFound(

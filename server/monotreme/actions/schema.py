@@ -133,8 +133,9 @@ class ActionSpec:
 
     @property
     def plugin(self) -> str:
-        # Procedure names may hold dots themselves (`procedure.foo.bar`).
-        return "procedure" if self.name.startswith("procedure.") else self.name.rsplit(".", 1)[0]
+        # Procedure and cron job names may hold dots themselves (`procedure.foo.bar`).
+        head = self.name.split(".", 1)[0]
+        return head if head in ("procedure", "cron") else self.name.rsplit(".", 1)[0]
 
     @functools.cached_property
     def is_async(self) -> bool:

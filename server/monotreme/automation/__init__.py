@@ -1,2 +1,3 @@
 """Core: what the owner wrote. YAML procedures and templates, event hooks, web
-hooks, scripts and the scripting API (`run`, `when`, `procedure`)."""
+hooks, schedules, scripts (with `import platypush` for those written for
+Platypush) and the scripting API (`run`, `when`, `procedure`, `cron`)."""

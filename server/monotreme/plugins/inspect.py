@@ -1,5 +1,6 @@
 """`inspect`: what the hub can do, in the shapes Platypush's Execute tab and
-tools built on it read: plugins with their actions, procedures, event types."""
+tools built on it read: plugins with their actions, procedures, event types,
+cron jobs, and the configured plugins that are not installed."""
 
 from __future__ import annotations
 
@@ -61,6 +62,19 @@ class InspectPlugin(Plugin):
     async def get_enabled_plugins(self) -> list[str]:
         """The names of the enabled plugins."""
         return sorted(self.context.catalog.plugins)
+
+    @action
+    async def get_unavailable_plugins(self) -> list[str]:
+        """The plugins the config has settings for that are not installed here
+        (the hub started without them)."""
+        return list(self.context.catalog.unavailable)
+
+    @action
+    async def get_cronjobs(self) -> dict[str, Any]:
+        """The cron jobs by name: `cron_expression`, `next_run` (ISO 8601),
+        `running`, and where each is defined (YAML `actions`, or a script's
+        `module`, `source` and `line`). `cron.NAME` runs one now."""
+        return self.context.schedules.describe()
 
     @action
     async def get_all_backends(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+from platypush.plugins.light.hue import LightHuePlugin  # not here
