@@ -245,8 +245,8 @@ async def test_shell_runs_commands_only_when_enabled(make_server: MakeServer) ->
     [
         (
             "strict: true\nlights: {}\n",
-            "strict: no such plugin: lights (installed: event, file, http, http.request, inspect, logger, shell,"
-            " utils, variable)",
+            "strict: no such plugin: lights (installed: event, file, http, http.request, inspect, logger,"
+            " shell, utils, variable)",
         ),
         ("shell:\n  enabled: maybe\n", "shell.enabled: expected true or false"),
         ("shell:\n  enabled: true\n  colour: red\n", "shell: unexpected argument 'colour'"),
