@@ -70,7 +70,9 @@ class Credentials:
         user = self._accounts.user(int(claims["sub"]))
         if user is None:
             raise Unauthenticated("the token's user no longer exists", reason="INVALID_TOKEN")
-        return Principal(user.id, user.username, user.is_admin, "jwt", jti=claims["jti"])
+        return Principal(
+            user.id, user.username, user.is_admin, "jwt", jti=claims["jti"], expires_at=float(claims["exp"])
+        )
 
     def _session(self, secret: str, csrf_token: str | None) -> Principal:
         """A browser session's cookie, and its CSRF token when the request carries one
@@ -106,7 +108,9 @@ class Credentials:
     def _principal(self, row: TokenRow) -> Principal:
         user = self._accounts.user(row.user_id)
         assert user is not None  # tokens are deleted with their user
-        return Principal(user.id, user.username, user.is_admin, row.kind, token_id=row.id)
+        return Principal(
+            user.id, user.username, user.is_admin, row.kind, token_id=row.id, expires_at=row.expires_at
+        )
 
     def _forget(self, key: Key) -> None:
         if key[0] == "token":
