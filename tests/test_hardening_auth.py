@@ -7,12 +7,18 @@ the password length and the static API token."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
+import pytest
 from monotreme.server import Server
+from monotreme.store import sqlite as store_sqlite
+from monotreme.store.sqlite import Store
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Credentials
@@ -28,6 +34,40 @@ async def answer(response: aiohttp.ClientResponse) -> tuple[int, Any]:
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
+
+
+# 1. The first sign-up is one atomic step
+
+
+async def test_concurrent_first_sign_ups_over_grpc_make_one_admin(
+    auth_stub: auth_pb2_grpc.AuthServiceStub,
+) -> None:
+    calls = [
+        auth_stub.Register(auth_pb2.RegisterRequest(username=f"u{i}", password=PASSWORD)) for i in range(20)
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    winners = [r for r in results if isinstance(r, auth_pb2.RegisterResponse)]
+    losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(winners) == 1 and winners[0].user.is_admin and len(losers) == 19
+    assert {(e.code(), e.details()) for e in losers} == {
+        (grpc.StatusCode.UNAUTHENTICATED, "Registrations are disabled")
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users", "/auth?type=register"])
+async def test_concurrent_first_sign_ups_over_http_make_one_admin(
+    gateway_url: str, http: aiohttp.ClientSession, path: str
+) -> None:
+    async def sign_up(i: int) -> tuple[int, Any]:
+        body = {"username": f"u{i}", "password": PASSWORD}
+        async with http.post(f"{gateway_url}{path}", json=body) as r:
+            return await answer(r)
+
+    answers = await asyncio.gather(*(sign_up(i) for i in range(20)))
+    assert sorted(status for status, _ in answers) == [200] + [401] * 19
+    assert {json.dumps(body) for status, body in answers if status == 401} == {
+        json.dumps({"code": 401, "error": "REGISTRATION_DISABLED", "message": "Registrations are disabled"})
+    }
 
 
 # 4. A token's expiry ends its streams at once
@@ -64,6 +104,41 @@ async def test_streams_end_when_their_token_expires(
         async with client.ws_connect(f"{ws_url}/ws/events?token={token}") as ws:
             closed = await ws.receive(timeout=30)
     assert (ws.close_code, closed.extra) == (1008, "the token has expired")
+
+
+# 6. Token ids are never reused
+
+
+async def test_token_ids_are_never_reused(
+    auth_stub: auth_pb2_grpc.AuthServiceStub, admin: Credentials
+) -> None:
+    async def create(name: str) -> int:
+        request = auth_pb2.CreateTokenRequest(name=name)
+        return (await auth_stub.CreateToken(request, metadata=admin.metadata)).info.id
+
+    first, last = await create("first"), await create("last")
+    await auth_stub.RevokeToken(auth_pb2.RevokeTokenRequest(id=last), metadata=admin.metadata)
+    assert await create("next") == last + 1 > first
+
+
+def test_the_migration_keeps_tokens_and_their_ids(tmp_path: Path) -> None:
+    # A file as version 2 left it: token 2 is the newest.
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(store_sqlite._SCHEMA + store_sqlite._MIGRATIONS[2] + "PRAGMA user_version = 2;")
+        db.execute("INSERT INTO users VALUES (1, 'ada', 'hash', 1, 0)")
+        db.executemany(
+            "INSERT INTO tokens (id, user_id, name, kind, secret_hash, created_at)"
+            " VALUES (?, 1, ?, 'api', ?, 0)",
+            [(1, "one", "h1"), (2, "two", "h2")],
+        )
+    store = Store(path)
+    try:
+        assert [(t.id, t.name) for t in store.tokens(1)] == [(2, "two"), (1, "one")]
+        store.delete_token(2)
+        assert store.add_token(1, "three", "api", "h3", None).id == 3
+    finally:
+        store.close()
 
 
 # 8. A variable no event can carry is not written

