@@ -16,6 +16,9 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from monotreme.config import AuthSettings
+from monotreme.errors import ResourceExhausted
+from monotreme.identity.throttle import CAPACITY, Throttle
 from monotreme.server import Server
 from monotreme.store import sqlite as store_sqlite
 from monotreme.store.sqlite import Store
@@ -68,6 +71,52 @@ async def test_concurrent_first_sign_ups_over_http_make_one_admin(
     assert {json.dumps(body) for status, body in answers if status == 401} == {
         json.dumps({"code": 401, "error": "REGISTRATION_DISABLED", "message": "Registrations are disabled"})
     }
+
+
+# 3. Log-in throttling
+
+
+async def test_concurrent_guesses_are_counted_before_they_are_checked(
+    server: Server, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    wrong = {"username": ADMIN_USER, "password": "a wrong password"}
+
+    async def guess() -> tuple[int, Any]:
+        async with http.post(f"{server.http_url}/auth?type=jwt", json=wrong) as r:
+            return await answer(r)
+
+    answers = await asyncio.gather(*(guess() for _ in range(100)))
+    checked = [body for status, body in answers if status == 401]
+    assert checked == [{"code": 401, "error": "INVALID_CREDENTIALS", "message": "Invalid credentials"}] * 5
+    assert {(status, body["error"]) for status, body in answers if status != 401} == {
+        (429, "TOO_MANY_ATTEMPTS")
+    }
+
+    # The owner, at an address that has not failed, logs in.
+    right = {"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as elsewhere,
+        elsewhere.post(f"{server.http_url}/auth?type=jwt", json=right) as r,
+    ):
+        assert r.status == 200 and (await r.json())["token"]
+    async with http.post(f"{server.http_url}/auth?type=jwt", json=right) as r:
+        assert (r.status, (await r.json())["error"]) == (429, "TOO_MANY_ATTEMPTS")
+
+
+def test_lockouts_are_capped_per_address_and_bounded_in_memory() -> None:
+    throttle = Throttle(AuthSettings(max_failed_logins=2, lockout_seconds=1000, max_lockout_seconds=120))
+    for _ in range(2):
+        throttle.attempt("alice", "ipv4:10.0.0.1:5000")
+    with pytest.raises(ResourceExhausted) as locked:
+        throttle.attempt("alice", "ipv4:10.0.0.1:5001")
+    assert locked.value.message == "too many failed log-ins: try again in 120 s"  # not 1000
+    throttle.succeeded(throttle.attempt("alice", "ipv6:[::1]:5000"))  # another address may
+
+    # Made-up names from many addresses: the table keeps the latest only.
+    for i in range(50_000):
+        throttle.attempt(f"made-up-{i}", f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
+    assert len(throttle) == CAPACITY
 
 
 # 4. A token's expiry ends its streams at once

@@ -1,6 +1,7 @@
 """Accounts: users with argon2-hashed passwords, and their tokens (API, owner
 and browser sessions). API tokens are random, so a SHA-256 of the secret is
-enough at rest; passwords are hashed and checked off the event loop."""
+enough at rest; passwords are hashed and checked off the event loop, a few at
+a time: each argon2 hash takes 64 MiB while it runs."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from monotreme.store.sqlite import Store, TokenRow, UserRow
 TOKEN_PREFIX = "mt_"
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _MIN_PASSWORD = 8
+# Argon2 hashes run at once (each holds 64 MiB): more wait their turn.
+_CONCURRENT_HASHES = 4
 
 
 def hash_secret(secret: str) -> str:
@@ -42,6 +45,9 @@ class Accounts:
         self._revocations = revocations
         self._settings = settings
         self._hasher = PasswordHasher()
+        self._hashing = asyncio.Semaphore(_CONCURRENT_HASHES)
+        # Checked against for unknown users, so a wrong name costs what a wrong password does.
+        self._dummy_hash: str | None = None
         # Users by id (names and roles do not change).
         self._users: dict[int, UserRow] = {}
         # Once a user exists one always does: users are never removed.
@@ -74,7 +80,7 @@ class Accounts:
             )
         if len(password) < _MIN_PASSWORD:
             raise InvalidArgument(f"password: at least {_MIN_PASSWORD} characters", reason="INVALID_PASSWORD")
-        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        password_hash = await self._hash(password)
         try:
             return self._store.add_user(username, password_hash, is_admin, only_first=only_first)
         except sqlite3.IntegrityError:
@@ -94,24 +100,36 @@ class Accounts:
         return self._store.token(token_id)
 
     async def check_password(self, username: str, password: str, peer: str = "") -> UserRow:
-        """The user, if the password is right; throttles repeated failures per user and per peer."""
-        keys = self._throttle.keys(username, peer)
-        self._throttle.check(keys)
+        """The user, if the password is right. The attempt counts against the
+        user at this peer's address, and the address, before the slow check
+        starts: guesses sent together are refused once the count is reached."""
+        attempt = self._throttle.attempt(username, peer)
         user = self._store.user(username=username)
-        if user is not None and await self._verify(user, password):
-            self._throttle.succeeded(keys)
+        if user is not None and await self._verify(user.password_hash, password):
+            if self._hasher.check_needs_rehash(user.password_hash):
+                self._store.set_password_hash(user.id, await self._hash(password))
+            self._throttle.succeeded(attempt)
             return user
-        self._throttle.failed(keys)
+        if user is None:
+            # The same work as for a real user: timing does not tell which names exist.
+            await self._verify(await self._dummy(), password)
         raise Unauthenticated("Invalid credentials", reason="INVALID_CREDENTIALS")
 
-    async def _verify(self, user: UserRow, password: str) -> bool:
-        try:
-            await asyncio.to_thread(self._hasher.verify, user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-        if self._hasher.check_needs_rehash(user.password_hash):
-            self._store.set_password_hash(user.id, await asyncio.to_thread(self._hasher.hash, password))
-        return True
+    async def _hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        async with self._hashing:
+            try:
+                return await asyncio.to_thread(self._hasher.verify, password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
 
     # Tokens
 
