@@ -190,6 +190,40 @@ def test_the_migration_keeps_tokens_and_their_ids(tmp_path: Path) -> None:
         store.close()
 
 
+# 7. Lifetimes that are no number of days
+
+BAD_EXPIRY = ["nan", "inf", 1e308, True, -1]
+
+
+@pytest.mark.parametrize("expiry_days", BAD_EXPIRY)
+async def test_bad_lifetimes_are_refused_over_http(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials, expiry_days: Any
+) -> None:
+    credentials = {"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+    for path, body, headers in (
+        ("/auth?type=token", {**credentials, "name": "t"}, {}),
+        ("/auth?type=jwt", credentials, {}),
+        ("/api/v1/tokens", {"name": "t"}, {"Authorization": f"Bearer {admin.token}"}),
+    ):
+        async with http.post(
+            f"{gateway_url}{path}", json={**body, "expiry_days": expiry_days}, headers=headers
+        ) as r:
+            status, refusal = await answer(r)
+        assert (status, refusal["code"], refusal["error"]) == (400, 400, "INVALID_ARGUMENT"), path
+        assert "expiry_days" in refusal["message"]
+
+
+@pytest.mark.parametrize("expiry_days", [float("nan"), float("inf"), 1e308, -1.0])
+async def test_bad_lifetimes_are_refused_over_grpc(
+    auth_stub: auth_pb2_grpc.AuthServiceStub, admin: Credentials, expiry_days: float
+) -> None:
+    login = auth_pb2.LoginRequest(username=ADMIN_USER, password=ADMIN_PASSWORD, expiry_days=expiry_days)
+    create = auth_pb2.CreateTokenRequest(name="t", expiry_days=expiry_days)
+    for call in (auth_stub.Login(login), auth_stub.CreateToken(create, metadata=admin.metadata)):
+        error = await refused(call)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "expiry_days" in (error.details() or "")
+
+
 # 8. A variable no event can carry is not written
 
 

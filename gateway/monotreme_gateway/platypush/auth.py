@@ -41,10 +41,14 @@ async def _payload(request: web.Request) -> dict[str, Any]:
 
 
 def _expiry_days(data: dict[str, Any]) -> float:
+    """The body's `expiry_days` as a number (a form sends text); the core decides which are valid."""
+    value = data.get("expiry_days") or 0
+    if isinstance(value, bool):  # JSON's true is no number of days
+        raise GatewayError(400, "INVALID_ARGUMENT", f"expiry_days: a number of days, not {value!r}")
     try:
-        return float(data.get("expiry_days") or 0)
+        return float(value)
     except (TypeError, ValueError):
-        raise GatewayError(400, "INVALID_ARGUMENT", "expiry_days: must be a number") from None
+        raise GatewayError(400, "INVALID_ARGUMENT", f"expiry_days: a number of days, not {value!r}") from None
 
 
 def _session_json(session: auth_pb2.Session, request: web.Request) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from monotreme.call import Principal
 from monotreme.config import AuthSettings
 from monotreme.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
-from monotreme.identity.jwts import DAY, Jwts
+from monotreme.identity.jwts import DAY, Jwts, check_expiry_days
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
 from monotreme.store.sqlite import Store, TokenRow, UserRow
@@ -142,8 +142,8 @@ class Accounts:
             raise NotFound(f"no user '{user}'", reason="USER_NOT_FOUND")
         if not name or len(name) > 128:
             raise InvalidArgument("name: 1-128 characters", reason="INVALID_ARGUMENT")
-        if expiry_days is not None and expiry_days < 0:
-            raise InvalidArgument("expiry_days: must not be negative", reason="INVALID_ARGUMENT")
+        if expiry_days is not None:
+            check_expiry_days(expiry_days)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires_at = time.time() + expiry_days * DAY if expiry_days else None
         try:
