@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from monotreme.store import sqlite as store_sqlite
 from monotreme.store.sqlite import Store
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Credentials
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Credentials, register_admin
 from tests.test_auth import refused
 
 PASSWORD = "a long enough password"
@@ -241,3 +241,118 @@ async def test_a_too_deep_variable_is_refused_before_it_is_written(
         if action == "variable.set":
             assert outcome["errors"] == ["a value is nested too deeply for an event to carry it"]
     assert outcome == {"output": {"deep": None}, "errors": []}
+
+
+# Issue 14: Platypush's auth answers, byte for byte
+
+
+def platypush(code: int, error: str, message: str) -> bytes:
+    return json.dumps({"code": code, "error": error, "message": message}, separators=(",", ":")).encode()
+
+
+async def test_every_auth_failure_answers_as_platypush_does(gateway_url: str) -> None:
+    async def exchange(method: str, path: str, **kwargs: Any) -> tuple[int, bytes]:
+        # A fresh client each time: no cookie leaks from one case into the next.
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client,
+            client.request(method, f"{gateway_url}{path}", **kwargs) as r,
+        ):
+            return r.status, await r.read()
+
+    form = {"username": "ada", "password": PASSWORD, "confirm_password": PASSWORD}
+    before_any_user: list[tuple[int, bytes, str, str, dict[str, Any]]] = [
+        (412, platypush(412, "REGISTRATION_REQUIRED", "Please create a user first"), "POST", "/execute",
+         {"json": EXECUTE}),
+        (400, platypush(400, "MISSING_USERNAME", "Missing username"), "POST", "/auth?type=register",
+         {"data": {**form, "username": ""}}),
+        (400, platypush(400, "MISSING_PASSWORD", "Missing password"), "POST", "/auth?type=register",
+         {"data": {**form, "password": ""}}),
+        (400, platypush(400, "PASSWORD_MISMATCH", "Password mismatch"), "POST", "/auth?type=register",
+         {"data": {**form, "confirm_password": "typo"}}),
+    ]  # fmt: skip
+    for status, body, method, path, kwargs in before_any_user:
+        assert await exchange(method, path, **kwargs) == (status, body), (path, kwargs)
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.post(f"{gateway_url}/auth?type=register", data=form) as r:
+            session = await r.json()
+        async with browser.post(
+            f"{gateway_url}/auth", json={"name": "x"}, headers={"X-CSRF-Token": "forged"}
+        ) as r:
+            assert (r.status, await r.read()) == (403, platypush(403, "INVALID_CSRF", "Invalid CSRF token"))
+        async with browser.post(
+            f"{gateway_url}/auth", json={"name": "x"}, headers={"X-CSRF-Token": session["csrf_token"]}
+        ) as r:
+            assert r.status == 200
+
+    credentials = {"username": "ada", "password": PASSWORD}
+    after: list[tuple[int, bytes, str, str, dict[str, Any]]] = [
+        (400, platypush(400, "INVALID_AUTH_TYPE", "Invalid authentication type"), "POST", "/auth?type=magic",
+         {"json": credentials}),
+        (401, platypush(401, "INVALID_CREDENTIALS", "Invalid credentials"), "POST", "/auth",
+         {"json": {**credentials, "password": "wrong password"}}),
+        (401, platypush(401, "INVALID_JWT_TOKEN", "Invalid JWT token"), "POST", "/execute",
+         {"json": EXECUTE, "headers": {"Authorization": "Bearer not.a.jwt"}}),
+        (401, platypush(401, "INVALID_CREDENTIALS", "Invalid session"), "GET", "/auth",
+         {"cookies": {"session_token": "mt_no-such-session"}}),
+        (401, platypush(401, "INVALID_CREDENTIALS", "Invalid session"), "DELETE", "/auth", {"json": {}}),
+        (401, platypush(401, "REGISTRATION_DISABLED", "Registrations are disabled"), "POST",
+         "/auth?type=register", {"data": {**form, "username": "eve"}}),
+        (400, platypush(400, "TOKEN_NAME_EXISTS", "A token with this name already exists"), "POST", "/auth",
+         {"json": {**credentials, "name": "x"}}),
+    ]  # fmt: skip
+    for status, body, method, path, kwargs in after:
+        assert await exchange(method, path, **kwargs) == (status, body), (path, kwargs)
+
+
+async def test_the_shortest_password_is_a_setting(make_server: Callable[..., Awaitable[Server]]) -> None:
+    default, relaxed = await make_server(), await make_server("auth:\n  min_password_length: 1\n")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{default.http_url}/api/v1/users", json={"username": "ada", "password": "short"}
+        ) as r:
+            assert await answer(r) == (
+                400,
+                {"code": 400, "error": "INVALID_PASSWORD", "message": "password: at least 8 characters"},
+            )
+        async with http.post(
+            f"{relaxed.http_url}/api/v1/users", json={"username": "ada", "password": "x"}
+        ) as r:
+            assert r.status == 200
+
+
+# Issue 14: a static API token for headless deployments
+
+STATIC = "a-static-token-from-the-environment"
+
+
+@pytest.mark.parametrize("variable", ["MONOTREME_API_TOKEN", "PLATYPUSH_API_TOKEN"])
+async def test_the_static_token_is_an_admins_before_and_after_the_first_user(
+    make_server: Callable[..., Awaitable[Server]], monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.delenv("MONOTREME_API_TOKEN", raising=False)
+    monkeypatch.delenv("PLATYPUSH_API_TOKEN", raising=False)
+    monkeypatch.setenv(variable, STATIC)
+    server = await make_server()
+
+    async def check(channel: grpc.aio.Channel, http: aiohttp.ClientSession) -> None:
+        me = await auth_pb2_grpc.AuthServiceStub(channel).GetCurrentUser(
+            auth_pb2.GetCurrentUserRequest(), metadata=bearer(STATIC)
+        )
+        assert (me.user.username, me.user.is_admin) == ("api-token", True)
+        for headers in ({"X-Token": STATIC}, {"Authorization": f"Bearer {STATIC}"}):
+            async with http.post(f"{server.http_url}/execute", json=EXECUTE, headers=headers) as r:
+                assert (r.status, (await r.json())["response"]["output"]) == (200, {"hi": 1})
+        async with http.post(
+            f"{server.http_url}/execute", json=EXECUTE, headers={"X-Token": STATIC + "x"}
+        ) as r:
+            assert r.status in (401, 412)
+
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel, aiohttp.ClientSession() as http:
+        await check(channel, http)
+        await register_admin(channel)
+        await check(channel, http)
+        listed = await auth_pb2_grpc.AuthServiceStub(channel).ListTokens(
+            auth_pb2.ListTokensRequest(), metadata=bearer(STATIC)
+        )
+        assert list(listed.tokens) == []  # never stored

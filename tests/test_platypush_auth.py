@@ -167,7 +167,7 @@ async def test_the_platypush_auth_flow(gateway_url: str, browser: aiohttp.Client
     async with browser.delete(f"{url}/auth") as r:
         assert await answer(r) == (
             401,
-            {"code": 401, "error": "INVALID_SESSION", "message": 'send {"token": ...} or the session cookie'},
+            {"code": 401, "error": "INVALID_CREDENTIALS", "message": "Invalid session"},
         )
     async with aiohttp.ClientSession() as client:
         headers = {"Authorization": f"Bearer {login['session_token']}"}

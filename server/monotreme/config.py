@@ -61,6 +61,8 @@ class AuthSettings:
     lockout_seconds: float = 30.0
     # ...up to this long; a count is also forgotten after this long without failures.
     max_lockout_seconds: float = 900.0
+    # Shortest password accepted for a new user (1 accepts any, as Platypush does).
+    min_password_length: int = 8
     # An owner token expires after this long unused (Homey: two weeks).
     owner_token_idle_days: float = 14.0
 

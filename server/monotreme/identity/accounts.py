@@ -26,7 +26,6 @@ from monotreme.store.sqlite import Store, TokenRow, UserRow
 
 TOKEN_PREFIX = "mt_"
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-_MIN_PASSWORD = 8
 # Argon2 hashes run at once (each holds 64 MiB): more wait their turn.
 _CONCURRENT_HASHES = 4
 
@@ -78,8 +77,9 @@ class Accounts:
             raise InvalidArgument(
                 "username: 1-64 letters, digits, '.', '_', '-' or '@'", reason="INVALID_USERNAME"
             )
-        if len(password) < _MIN_PASSWORD:
-            raise InvalidArgument(f"password: at least {_MIN_PASSWORD} characters", reason="INVALID_PASSWORD")
+        shortest = self._settings.min_password_length
+        if len(password) < shortest:
+            raise InvalidArgument(f"password: at least {shortest} characters", reason="INVALID_PASSWORD")
         password_hash = await self._hash(password)
         try:
             return self._store.add_user(username, password_hash, is_admin, only_first=only_first)
@@ -149,9 +149,7 @@ class Accounts:
         try:
             token = self._store.add_token(row.id, name, kind, hash_secret(secret), expires_at)
         except sqlite3.IntegrityError:
-            raise AlreadyExists(
-                f"a token named '{name}' already exists", reason="TOKEN_NAME_EXISTS"
-            ) from None
+            raise AlreadyExists("A token with this name already exists", reason="TOKEN_NAME_EXISTS") from None
         return secret, token
 
     def create_session(self, user: UserRow, remember: bool) -> tuple[str, TokenRow]:

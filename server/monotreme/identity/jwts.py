@@ -86,7 +86,7 @@ class Jwts:
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from None
         except jwt.InvalidTokenError:
-            raise Unauthenticated("invalid token", reason="INVALID_TOKEN") from None
+            raise Unauthenticated("Invalid JWT token", reason="INVALID_JWT_TOKEN") from None
         return claims
 
     def claims_to_revoke(self, token: str) -> dict[str, Any] | None:
