@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from google.protobuf import json_format
 from monotreme.config import AuthSettings
 from monotreme.errors import ResourceExhausted
 from monotreme.identity.throttle import CAPACITY, Throttle
@@ -71,6 +72,40 @@ async def test_concurrent_first_sign_ups_over_http_make_one_admin(
     assert {json.dumps(body) for status, body in answers if status == 401} == {
         json.dumps({"code": 401, "error": "REGISTRATION_DISABLED", "message": "Registrations are disabled"})
     }
+
+
+# 2. Web hooks never pass this hub's credentials on
+
+
+async def test_web_hooks_drop_this_hubs_credentials(
+    gateway_url: str, http: aiohttp.ClientSession, hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
+) -> None:
+    stream = hub_stub.StreamEvents(
+        hub_pb2.StreamEventsRequest(types=["WebhookEvent"]), metadata=admin.metadata
+    )
+    await stream.wait_for_connection()
+    headers = {
+        "Authorization": f"Bearer {admin.token}",
+        "Cookie": "session_token=mt_a-session",
+        "X-Token": admin.token,
+        "X-Other": "kept",
+    }
+    async with http.get(
+        f"{gateway_url}/hook/nobody", params={"token": admin.token, "a": "1"}, headers=headers
+    ) as r:
+        status, body = await answer(r)
+    event = json_format.MessageToDict((await asyncio.wait_for(stream.read(), 10)).event.args)
+    stream.cancel()
+    assert status == 200
+    for fields in (body, event):
+        assert fields["args"] == {"a": "1"}
+        assert fields["headers"]["X-Other"] == "kept"
+        assert not {"Authorization", "Cookie", "X-Token"} & set(fields["headers"])
+        assert admin.token not in json.dumps(fields)
+
+    # A hook's own secret is no credential of this hub: its handler gets it.
+    async with http.get(f"{gateway_url}/hook/nobody", headers={"X-Token": "the hook's secret"}) as r:
+        assert (await r.json())["headers"]["X-Token"] == "the hook's secret"
 
 
 # 3. Log-in throttling

@@ -82,6 +82,19 @@ class Credentials:
             "missing credentials: send 'authorization: Bearer <token>'", reason="MISSING_CREDENTIALS"
         )
 
+    def is_credential(self, secret: str) -> bool:
+        """Whether `secret` is a credential of this hub: the static token, a
+        token or session it issued (live or not), or a JWT it signed."""
+        if self._is_static(secret):
+            return True
+        if secret.startswith(TOKEN_PREFIX):
+            return self._store.token_by_secret_hash(hash_secret(secret)) is not None
+        try:
+            self._jwts.verify(secret)
+        except Unauthenticated:
+            return False
+        return True
+
     def _is_static(self, secret: str) -> bool:
         return self._static is not None and hmac.compare_digest(secret.encode(), self._static)
 
