@@ -189,6 +189,18 @@ async def test_streams_end_when_their_token_expires(
             closed = await ws.receive(timeout=30)
     assert (ws.close_code, closed.extra) == (1008, "the token has expired")
 
+    # So does the NDJSON stream: its last line says why it ended.
+    token = (await short_lived("ndjson")).token
+    async with (
+        asyncio.timeout(30),
+        aiohttp.ClientSession() as client,
+        client.get(f"{gateway_url}/api/v1/events", headers={"X-Token": token}) as r,
+    ):
+        lines = [line async for line in r.content]
+    assert json.loads(lines[-1]) == {
+        "error": {"code": 401, "error": "TOKEN_EXPIRED", "message": "the token has expired"}
+    }
+
 
 # 6. Token ids are never reused
 
