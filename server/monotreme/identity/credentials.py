@@ -91,8 +91,8 @@ class Credentials:
             return self._store.token_by_secret_hash(hash_secret(secret)) is not None
         try:
             self._jwts.verify(secret)
-        except Unauthenticated:
-            return False
+        except Unauthenticated as e:
+            return e.reason == "TOKEN_EXPIRED"  # signed here all the same
         return True
 
     def _is_static(self, secret: str) -> bool:
