@@ -7,6 +7,7 @@ the password length and the static API token."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -139,18 +140,31 @@ async def test_concurrent_guesses_are_counted_before_they_are_checked(
         assert (r.status, (await r.json())["error"]) == (429, "TOO_MANY_ATTEMPTS")
 
 
-def test_lockouts_are_capped_per_address_and_bounded_in_memory() -> None:
+async def test_right_passwords_sent_together_all_get_through(
+    server: Server, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()}
+
+    async def call() -> int:
+        async with http.post(f"{server.http_url}/execute", json=EXECUTE, headers=basic) as r:
+            return r.status
+
+    assert await asyncio.gather(*(call() for _ in range(20))) == [200] * 20
+
+
+async def test_lockouts_are_capped_per_address_and_bounded_in_memory() -> None:
     throttle = Throttle(AuthSettings(max_failed_logins=2, lockout_seconds=1000, max_lockout_seconds=120))
     for _ in range(2):
-        throttle.attempt("alice", "ipv4:10.0.0.1:5000")
+        throttle.settle(await throttle.attempt("alice", "ipv4:10.0.0.1:5000"), failed=True)
     with pytest.raises(ResourceExhausted) as locked:
-        throttle.attempt("alice", "ipv4:10.0.0.1:5001")
+        await throttle.attempt("alice", "ipv4:10.0.0.1:5001")
     assert locked.value.message == "too many failed log-ins: try again in 120 s"  # not 1000
-    throttle.succeeded(throttle.attempt("alice", "ipv6:[::1]:5000"))  # another address may
+    throttle.settle(await throttle.attempt("alice", "ipv6:[::1]:5000"), failed=False)  # another address may
 
     # Made-up names from many addresses: the table keeps the latest only.
     for i in range(50_000):
-        throttle.attempt(f"made-up-{i}", f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
+        attempt = await throttle.attempt(f"made-up-{i}", f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
+        throttle.settle(attempt, failed=True)
     assert len(throttle) == CAPACITY
 
 

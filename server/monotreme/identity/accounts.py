@@ -102,19 +102,24 @@ class Accounts:
 
     async def check_password(self, username: str, password: str, peer: str = "") -> UserRow:
         """The user, if the password is right. The attempt counts against the
-        user at this peer's address, and the address, before the slow check
-        starts: guesses sent together are refused once the count is reached."""
-        attempt = self._throttle.attempt(username, peer)
-        user = self._store.user(username=username)
-        if user is not None and await self._verify(user.password_hash, password):
-            if self._hasher.check_needs_rehash(user.password_hash):
-                self._store.set_password_hash(user.id, await self._hash(password))
-            self._throttle.succeeded(attempt)
-            return user
-        if user is None:
-            # The same work as for a real user: timing does not tell which names exist.
-            await self._verify(await self._dummy(), password)
-        raise Unauthenticated("Invalid credentials", reason="INVALID_CREDENTIALS")
+        user at this peer's address, and the address, while it is checked:
+        of guesses sent together, only as many as may fail are checked."""
+        attempt = await self._throttle.attempt(username, peer)
+        failed = True  # also when the check is cut short: it may have been a guess
+        try:
+            user = self._store.user(username=username)
+            if user is None:
+                # The same work as for a real user: timing does not tell which names exist.
+                await self._verify(await self._dummy(), password)
+            else:
+                failed = not await self._verify(user.password_hash, password)
+        finally:
+            self._throttle.settle(attempt, failed)
+        if user is None or failed:
+            raise Unauthenticated("Invalid credentials", reason="INVALID_CREDENTIALS")
+        if self._hasher.check_needs_rehash(user.password_hash):
+            self._store.set_password_hash(user.id, await self._hash(password))
+        return user
 
     async def _hash(self, password: str) -> str:
         async with self._hashing:
