@@ -178,7 +178,7 @@ async def test_api_tokens_are_listed_without_secrets_and_revoked_at_once(
     )
     assert (duplicate.code(), duplicate.details()) == (
         grpc.StatusCode.ALREADY_EXISTS,
-        "A token with this name already exists",
+        "a token named 'phone' already exists",
     )
 
     await auth_stub.RevokeToken(auth_pb2.RevokeTokenRequest(id=created.info.id), metadata=admin.metadata)

@@ -87,8 +87,8 @@ class AuthEndpoint:
         try:
             answer = await self._call("CreateToken", message, call)
         except ServiceError as e:
-            if e.reason == "TOKEN_NAME_EXISTS":  # Platypush answers 400 here, not 409
-                raise GatewayError(400, e.reason, e.message) from None
+            if e.reason == "TOKEN_NAME_EXISTS":  # Platypush's answer, not 409 with the name
+                raise GatewayError(400, e.reason, "A token with this name already exists") from None
             raise
         return json_response({"token": answer.token})
 

@@ -155,7 +155,9 @@ class Accounts:
         try:
             token = self._store.add_token(row.id, name, kind, hash_secret(secret), expires_at)
         except sqlite3.IntegrityError:
-            raise AlreadyExists("A token with this name already exists", reason="TOKEN_NAME_EXISTS") from None
+            raise AlreadyExists(
+                f"a token named '{name}' already exists", reason="TOKEN_NAME_EXISTS"
+            ) from None
         return secret, token
 
     def create_session(self, user: UserRow, remember: bool) -> tuple[str, TokenRow]:
