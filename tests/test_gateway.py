@@ -178,7 +178,7 @@ async def test_before_the_first_user_everything_needs_registration(
         assert response.status == 200
         token = (await response.json())["session_token"]
     async with http.post(f"{gateway_url}/auth", params={"type": "register"}, data=form) as response:
-        assert response.status == 403  # a user exists now: an admin adds users
+        assert response.status == 401  # a user exists now: an admin adds users
         assert (await response.json())["error"] == "REGISTRATION_DISABLED"
     async with http.get(f"{gateway_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}) as response:
         assert (await response.json())["user"]["username"] == "alice"

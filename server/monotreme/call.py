@@ -19,6 +19,8 @@ class Principal:
     # The API token used, or the JWT's id, when there is one (for revocation).
     token_id: int | None = None
     jti: str | None = None
+    # When the credentials expire (Unix seconds); None for never.
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True)

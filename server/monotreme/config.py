@@ -62,10 +62,15 @@ class ServerSettings:
 class AuthSettings:
     # Lifetime of a log-in JWT when the caller does not ask for one.
     jwt_expiry_days: float = 30.0
-    # Failed log-ins for one user (or from one peer) before log-in is refused...
+    # Failed log-ins for one user at one address (or from one address) before
+    # log-in is refused there...
     max_failed_logins: int = 5
-    # ...for this long, doubling with each further failure.
+    # ...for this long, doubling with each further failure...
     lockout_seconds: float = 30.0
+    # ...up to this long; a count is also forgotten after this long without failures.
+    max_lockout_seconds: float = 900.0
+    # Shortest password accepted for a new user (1 accepts any, as Platypush does).
+    min_password_length: int = 8
     # An owner token expires after this long unused (Homey: two weeks).
     owner_token_idle_days: float = 14.0
 

@@ -34,7 +34,9 @@ class Hub:
             self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
             self.hooks = HookRunner(self.dispatcher)
             self.bus.add_listener(self.hooks.on_event)
-            self.webhooks = Webhooks(self.bus, self.hooks, config.webhooks.timeout)
+            self.webhooks = Webhooks(
+                self.bus, self.hooks, config.webhooks.timeout, self.identity.credentials.is_credential
+            )
             self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
             self._add(loader.load(config, self.dispatcher.run))
         except BaseException:

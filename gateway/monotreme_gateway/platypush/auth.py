@@ -41,10 +41,14 @@ async def _payload(request: web.Request) -> dict[str, Any]:
 
 
 def _expiry_days(data: dict[str, Any]) -> float:
+    """The body's `expiry_days` as a number (a form sends text); the core decides which are valid."""
+    value = data.get("expiry_days") or 0
+    if isinstance(value, bool):  # JSON's true is no number of days
+        raise GatewayError(400, "INVALID_ARGUMENT", f"expiry_days: a number of days, not {value!r}")
     try:
-        return float(data.get("expiry_days") or 0)
+        return float(value)
     except (TypeError, ValueError):
-        raise GatewayError(400, "INVALID_ARGUMENT", "expiry_days: must be a number") from None
+        raise GatewayError(400, "INVALID_ARGUMENT", f"expiry_days: a number of days, not {value!r}") from None
 
 
 def _session_json(session: auth_pb2.Session, request: web.Request) -> dict[str, Any]:
@@ -68,7 +72,7 @@ class AuthEndpoint:
         kind = request.query.get("type") or "token"
         handlers = {"token": self._token, "jwt": self._jwt, "register": self._register, "login": self._login}
         if kind not in handlers:
-            raise GatewayError(400, "INVALID_AUTH_TYPE", f"type: one of {', '.join(handlers)}, not {kind!r}")
+            raise GatewayError(400, "INVALID_AUTH_TYPE", "Invalid authentication type")
         return await handlers[kind](request, await _payload(request))
 
     async def _token(self, request: web.Request, data: dict[str, Any]) -> web.Response:
@@ -83,8 +87,8 @@ class AuthEndpoint:
         try:
             answer = await self._call("CreateToken", message, call)
         except ServiceError as e:
-            if e.reason == "TOKEN_NAME_EXISTS":  # Platypush answers 400 here
-                raise GatewayError(400, e.reason, e.message) from None
+            if e.reason == "TOKEN_NAME_EXISTS":  # Platypush's answer, not 409 with the name
+                raise GatewayError(400, e.reason, "A token with this name already exists") from None
             raise
         return json_response({"token": answer.token})
 
@@ -99,11 +103,11 @@ class AuthEndpoint:
     async def _register(self, request: web.Request, data: dict[str, Any]) -> web.Response:
         username, password = str(data.get("username") or ""), str(data.get("password") or "")
         if not username:
-            raise GatewayError(400, "MISSING_USERNAME", "username: required")
+            raise GatewayError(400, "MISSING_USERNAME", "Missing username")
         if not password:
-            raise GatewayError(400, "MISSING_PASSWORD", "password: required")
+            raise GatewayError(400, "MISSING_PASSWORD", "Missing password")
         if "confirm_password" in data and data["confirm_password"] != password:
-            raise GatewayError(400, "PASSWORD_MISMATCH", "the passwords do not match")
+            raise GatewayError(400, "PASSWORD_MISMATCH", "Password mismatch")
         register = auth_pb2.RegisterRequest(username=username, password=password)
         await self._call("Register", register, anonymous(request))
         return await self._login(request, data)
@@ -141,7 +145,7 @@ class AuthEndpoint:
             return json_response({"status": "ok"})
         session = request.cookies.get(SESSION_COOKIE)
         if not session:
-            raise GatewayError(401, "INVALID_SESSION", 'send {"token": ...} or the session cookie')
+            raise GatewayError(401, "INVALID_CREDENTIALS", "Invalid session")
         # No CSRF token needed: the worst a forged log-out does is log the user out.
         call = Call(metadata={"authorization": f"Session {session}"}, peer=request.remote or "")
         await self._call("RevokeToken", auth_pb2.RevokeTokenRequest(token=session), call)

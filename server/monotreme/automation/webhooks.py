@@ -7,6 +7,12 @@ With no handler, or none that answers, the caller gets Platypush's
 `{"status": "ok", ...the event's fields}` as soon as the handlers are done. A
 handler that raises answers 500, one too slow 504, and one the hub is too
 busy to run 503; none shows a traceback. The caller never waits on the bus: only on the hooks.
+
+Credentials of this hub never leave the request: every event subscriber
+sees the WebhookEvent, and the default answer echoes it. So `Authorization`
+and `Cookie` are dropped from its headers, and `X-Token` (and a `token`
+query argument) only when it holds a credential of this hub: a hook's own
+secret, such as the seed's example checks in `X-Token`, reaches its handler.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,6 +33,8 @@ from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
 from monotreme.values import to_jsonable
 
+# Always a caller's credentials (a session cookie, a bearer token): never passed on.
+_CREDENTIAL_HEADERS = frozenset({"Authorization", "Cookie"})
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 
@@ -85,17 +94,26 @@ def answer_of(value: Any) -> hub_pb2.CallWebhookResponse:
 
 
 class Webhooks:
-    def __init__(self, bus: EventBus, hooks: HookRunner, timeout: float) -> None:
+    def __init__(
+        self, bus: EventBus, hooks: HookRunner, timeout: float, is_credential: Callable[[str], bool]
+    ) -> None:
+        """`is_credential(value)` says whether a value is a credential of this hub."""
         self._bus = bus
         self._hooks = hooks
         self._timeout = timeout
+        self._is_credential = is_credential
 
     async def call(self, request: hub_pb2.CallWebhookRequest) -> hub_pb2.CallWebhookResponse:
-        headers = {header_name(k): v for k, v in request.headers.items()}
+        headers = {
+            name: value
+            for name, value in ((header_name(k), v) for k, v in request.headers.items())
+            if name not in _CREDENTIAL_HEADERS and not (name == "X-Token" and self._is_credential(value))
+        }
+        args = {k: v for k, v in request.args.items() if not (k == "token" and self._is_credential(v))}
         fields = {
             "hook": request.hook,
             "method": request.method.upper(),
-            "args": dict(request.args),
+            "args": args,
             "data": _data(request.body, headers.get("Content-Type", "")),
             "headers": headers,
         }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monotreme.config import AuthSettings
 from monotreme.identity.accounts import Accounts
-from monotreme.identity.credentials import Credentials
+from monotreme.identity.credentials import Credentials, static_token
 from monotreme.identity.jwts import Jwts, signing_key
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
@@ -30,6 +30,5 @@ class Identity:
         jwts = Jwts(signing_key(data_dir / "jwt.secret"), settings)
         revocations = Revocations()
         accounts = Accounts(store, jwts, Throttle(settings), revocations, settings)
-        return Identity(
-            accounts, Credentials(store, accounts, jwts, revocations, settings), jwts, revocations
-        )
+        credentials = Credentials(store, accounts, jwts, revocations, settings, static_token())
+        return Identity(accounts, credentials, jwts, revocations)

@@ -1,6 +1,11 @@
 """Credentials: who made a call, from its `authorization` metadata (`Bearer`
 API tokens and JWTs, `Session` cookies with their CSRF token, `Basic`).
 
+A static API token from the environment (`MONOTREME_API_TOKEN`, else
+Platypush's `PLATYPUSH_API_TOKEN`) serves headless deployments: it is an
+admin's, also before any user exists, compared in constant time and never
+stored.
+
 Tokens seen are kept in memory, so a call costs no query; a revocation drops
 them at once (it goes through Revocations), so it still takes effect on the
 next call. (Another process may add tokens and users, never revoke them.)
@@ -12,6 +17,7 @@ import base64
 import binascii
 import dataclasses
 import hmac
+import os
 import time
 
 from monotreme.call import Call, Principal
@@ -25,12 +31,27 @@ from monotreme.store.sqlite import Store, TokenRow
 # last_used_at is written at most this often per token: the hot path stays write-free.
 _TOUCH_EVERY = 3600.0
 _CACHED_TOKENS = 4096
+STATIC_TOKEN_VARIABLES = ("MONOTREME_API_TOKEN", "PLATYPUSH_API_TOKEN")
+# Who the static token's caller is: an admin that is no user.
+STATIC_PRINCIPAL = Principal(0, "api-token", True, "static")
+
+
+def static_token() -> str | None:
+    """The static API token the environment sets, if any."""
+    return next((token for name in STATIC_TOKEN_VARIABLES if (token := os.environ.get(name))), None)
 
 
 class Credentials:
     def __init__(
-        self, store: Store, accounts: Accounts, jwts: Jwts, revocations: Revocations, settings: AuthSettings
+        self,
+        store: Store,
+        accounts: Accounts,
+        jwts: Jwts,
+        revocations: Revocations,
+        settings: AuthSettings,
+        static_token: str | None = None,
     ) -> None:
+        self._static = static_token.encode() if static_token else None
         self._store = store
         self._accounts = accounts
         self._jwts = jwts
@@ -41,14 +62,14 @@ class Credentials:
 
     async def authenticate(self, call: Call) -> Principal:
         """The caller of `call`, from its `authorization` metadata."""
-        if not self._accounts.has_users():
-            raise FailedPrecondition(
-                "no user is registered yet: register the first user", reason="REGISTRATION_REQUIRED"
-            )
         header = call.metadata.get("authorization", "")
         scheme, _, credentials = header.partition(" ")
         credentials = credentials.strip()
         scheme = scheme.lower()
+        if scheme == "bearer" and self._is_static(credentials):
+            return STATIC_PRINCIPAL
+        if not self._accounts.has_users():
+            raise FailedPrecondition("Please create a user first", reason="REGISTRATION_REQUIRED")
         if scheme == "bearer" and credentials:
             return self._bearer(credentials)
         if scheme == "session" and credentials:
@@ -61,6 +82,22 @@ class Credentials:
             "missing credentials: send 'authorization: Bearer <token>'", reason="MISSING_CREDENTIALS"
         )
 
+    def is_credential(self, secret: str) -> bool:
+        """Whether `secret` is a credential of this hub: the static token, a
+        token or session it issued (live or not), or a JWT it signed."""
+        if self._is_static(secret):
+            return True
+        if secret.startswith(TOKEN_PREFIX):
+            return self._store.token_by_secret_hash(hash_secret(secret)) is not None
+        try:
+            self._jwts.verify(secret)
+        except Unauthenticated as e:
+            return e.reason == "TOKEN_EXPIRED"  # signed here all the same
+        return True
+
+    def _is_static(self, secret: str) -> bool:
+        return self._static is not None and hmac.compare_digest(secret.encode(), self._static)
+
     def _bearer(self, token: str) -> Principal:
         if token.startswith(TOKEN_PREFIX):
             return self._principal(self._token_row(token))
@@ -70,16 +107,23 @@ class Credentials:
         user = self._accounts.user(int(claims["sub"]))
         if user is None:
             raise Unauthenticated("the token's user no longer exists", reason="INVALID_TOKEN")
-        return Principal(user.id, user.username, user.is_admin, "jwt", jti=claims["jti"])
+        return Principal(
+            user.id, user.username, user.is_admin, "jwt", jti=claims["jti"], expires_at=float(claims["exp"])
+        )
 
     def _session(self, secret: str, csrf_token: str | None) -> Principal:
         """A browser session's cookie, and its CSRF token when the request carries one
         (the gateway insists on it for state-changing requests)."""
-        row = self._token_row(secret)
+        try:
+            row = self._token_row(secret)
+        except Unauthenticated as e:
+            if e.reason == "INVALID_TOKEN":  # Platypush's answer for an unknown session
+                raise Unauthenticated("Invalid session", reason="INVALID_CREDENTIALS") from None
+            raise
         if row.kind != "session" or row.csrf_token is None:
-            raise Unauthenticated("invalid or expired session", reason="INVALID_SESSION")
-        if csrf_token is not None and not hmac.compare_digest(csrf_token, row.csrf_token):
-            raise PermissionDenied("invalid CSRF token", reason="INVALID_CSRF")
+            raise Unauthenticated("Invalid session", reason="INVALID_CREDENTIALS")
+        if csrf_token is not None and not hmac.compare_digest(csrf_token.encode(), row.csrf_token.encode()):
+            raise PermissionDenied("Invalid CSRF token", reason="INVALID_CSRF")
         return self._principal(row)
 
     def _token_row(self, secret: str) -> TokenRow:
@@ -106,7 +150,9 @@ class Credentials:
     def _principal(self, row: TokenRow) -> Principal:
         user = self._accounts.user(row.user_id)
         assert user is not None  # tokens are deleted with their user
-        return Principal(user.id, user.username, user.is_admin, row.kind, token_id=row.id)
+        return Principal(
+            user.id, user.username, user.is_admin, row.kind, token_id=row.id, expires_at=row.expires_at
+        )
 
     def _forget(self, key: Key) -> None:
         if key[0] == "token":
@@ -119,5 +165,5 @@ def _basic(credentials: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         sep = ""
     if not sep:
-        raise Unauthenticated("malformed basic credentials", reason="INVALID_CREDENTIALS")
+        raise Unauthenticated("Invalid credentials", reason="INVALID_CREDENTIALS")
     return username, password

@@ -17,6 +17,23 @@ from monotreme.store.sqlite import UserRow
 
 DAY = 86400.0
 _CLAIMS = ["exp", "sub", "jti"]
+# The longest lifetime a caller may ask for a token or JWT (a century).
+MAX_EXPIRY_DAYS = 36500.0
+
+
+def check_expiry_days(expiry_days: float) -> None:
+    """Refuses a lifetime that is not a finite number of days from 0 (the
+    default) to MAX_EXPIRY_DAYS: NaN would never expire, and the likes of
+    1e308 overflow every clock."""
+    if (
+        isinstance(expiry_days, bool)
+        or not isinstance(expiry_days, int | float)
+        or not 0 <= expiry_days <= MAX_EXPIRY_DAYS  # False for NaN and infinities too
+    ):
+        raise InvalidArgument(
+            f"expiry_days: a number of days from 0 to {MAX_EXPIRY_DAYS:.0f}, not {expiry_days!r}",
+            reason="INVALID_ARGUMENT",
+        )
 
 
 def signing_key(path: Path) -> bytes:
@@ -48,8 +65,7 @@ class Jwts:
 
     def issue(self, user: UserRow, expiry_days: float = 0) -> tuple[str, float]:
         """A signed JWT for the user and its expiry (Unix seconds)."""
-        if expiry_days < 0:
-            raise InvalidArgument("expiry_days: must not be negative", reason="INVALID_ARGUMENT")
+        check_expiry_days(expiry_days)
         now = time.time()
         expires_at = now + (expiry_days or self._settings.jwt_expiry_days) * DAY
         claims = {
@@ -70,7 +86,7 @@ class Jwts:
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from None
         except jwt.InvalidTokenError:
-            raise Unauthenticated("invalid token", reason="INVALID_TOKEN") from None
+            raise Unauthenticated("Invalid JWT token", reason="INVALID_JWT_TOKEN") from None
         return claims
 
     def claims_to_revoke(self, token: str) -> dict[str, Any] | None:

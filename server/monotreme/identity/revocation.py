@@ -1,16 +1,19 @@
-"""Revocation: what used a token ends as soon as the token is revoked.
+"""Revocation: what used a token ends as soon as the token is revoked or expires.
 
-Live streams and websockets watch their caller's credentials; caches of
-tokens listen, so a revoked token fails its very next call.
+Live streams and websockets watch their caller's credentials (a timer per
+watch for the expiry: streams are few); caches of tokens listen, so a
+revoked token fails its very next call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
 from monotreme.call import Principal
+from monotreme.errors import Unauthenticated
 
 # ("token", token id) or ("jwt", jti)
 Key = tuple[str, int | str]
@@ -22,30 +25,55 @@ def key_of(principal: Principal) -> Key | None:
     return ("jwt", principal.jti) if principal.jti else None
 
 
+class Watch:
+    """One stream's watch on its caller's credentials: `ended` is set when
+    they are revoked or expire; `error` says which, as the stream's last word."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self.ended = asyncio.Event()
+        self._expiry: asyncio.TimerHandle | None = None
+        if principal.expires_at is not None:
+            delay = max(0.0, principal.expires_at - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(delay, self.ended.set)
+
+    def error(self) -> Unauthenticated:
+        expires_at = self.principal.expires_at
+        if expires_at is not None and time.time() >= expires_at:
+            return Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
+        return Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+
+    def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+
+
 class Revocations:
     def __init__(self) -> None:
-        self._watchers: defaultdict[Key, set[asyncio.Event]] = defaultdict(set)
+        self._watches: defaultdict[Key, set[Watch]] = defaultdict(set)
         self._listeners: list[Callable[[Key], None]] = []
 
     def listen(self, listener: Callable[[Key], None]) -> None:
         """Calls `listener` with the key of every revoked token."""
         self._listeners.append(listener)
 
-    def watch(self, principal: Principal) -> asyncio.Event:
-        """An event set when the principal's token is revoked."""
-        event = asyncio.Event()
+    def watch(self, principal: Principal) -> Watch:
+        """A watch that ends when the principal's token is revoked or expires;
+        `unwatch` it when the stream ends."""
+        watch = Watch(principal)
         if (key := key_of(principal)) is not None:
-            self._watchers[key].add(event)
-        return event
+            self._watches[key].add(watch)
+        return watch
 
-    def unwatch(self, principal: Principal, event: asyncio.Event) -> None:
-        if (key := key_of(principal)) is not None and key in self._watchers:
-            self._watchers[key].discard(event)
-            if not self._watchers[key]:
-                del self._watchers[key]
+    def unwatch(self, watch: Watch) -> None:
+        watch.close()
+        if (key := key_of(watch.principal)) is not None and key in self._watches:
+            self._watches[key].discard(watch)
+            if not self._watches[key]:
+                del self._watches[key]
 
     def revoked(self, key: Key) -> None:
         for listener in self._listeners:
             listener(key)
-        for event in self._watchers.pop(key, ()):
-            event.set()
+        for watch in self._watches.pop(key, ()):
+            watch.ended.set()

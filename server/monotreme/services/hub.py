@@ -10,7 +10,6 @@ from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
 from monotreme.automation.webhooks import Webhooks
 from monotreme.call import Call
-from monotreme.errors import Unauthenticated
 from monotreme.events.bus import EventBus, Subscription
 from monotreme.identity.revocation import Revocations
 from monotreme.services import execute
@@ -19,8 +18,8 @@ from monotreme.v1 import hub_pb2
 from monotreme.values import from_struct
 
 
-async def _close_when(revoked: asyncio.Event, subscription: Subscription) -> None:
-    await revoked.wait()
+async def _close_when(ended: asyncio.Event, subscription: Subscription) -> None:
+    await ended.wait()
     subscription.close()
 
 
@@ -53,23 +52,23 @@ class HubService:
     async def StreamEvents(
         self, request: hub_pb2.StreamEventsRequest, call: Call
     ) -> AsyncIterator[hub_pb2.StreamEventsResponse]:
-        # A revoked token ends its streams at once, not at the next call.
-        revoked = self._revocations.watch(call.user)
+        # A token revoked or expired ends its streams at once, not at the next call.
+        watch = self._revocations.watch(call.user)
         try:
             async with self._bus.subscribe(request) as subscription:
-                closer = asyncio.ensure_future(_close_when(revoked, subscription))
+                closer = asyncio.ensure_future(_close_when(watch.ended, subscription))
                 try:
                     await call.stream_started()
                     async for response in subscription:
-                        if revoked.is_set():
+                        if watch.ended.is_set():
                             break
                         yield response
                 finally:
                     closer.cancel()
         finally:
-            self._revocations.unwatch(call.user, revoked)
-        if revoked.is_set():
-            raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+            self._revocations.unwatch(watch)
+        if watch.ended.is_set():
+            raise watch.error()
 
     async def PublishEvent(
         self, request: hub_pb2.PublishEventRequest, call: Call

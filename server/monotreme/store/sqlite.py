@@ -41,6 +41,27 @@ CREATE TABLE variables (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at R
 # Schema changes since the first version, by the version they bring the file to.
 _MIGRATIONS = {
     2: "ALTER TABLE tokens ADD COLUMN csrf_token TEXT;",  # browser sessions
+    # Token ids are never reused after a delete (AUTOINCREMENT): a revoked id
+    # must not come to name another token. SQLite cannot alter a key, so the
+    # table is copied; its rows keep their ids.
+    3: """
+CREATE TABLE tokens_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    last_used_at REAL,
+    csrf_token TEXT,
+    UNIQUE (user_id, name)
+);
+INSERT INTO tokens_v3 SELECT id, user_id, name, kind, secret_hash, created_at, expires_at, last_used_at,
+    csrf_token FROM tokens;
+DROP TABLE tokens;
+ALTER TABLE tokens_v3 RENAME TO tokens;
+""",
 }
 _VERSION = max(_MIGRATIONS)
 
@@ -110,17 +131,26 @@ class Store:
     def count_users(self) -> int:
         return int(self._all("SELECT count(*) FROM users")[0][0])
 
-    def add_user(self, username: str, password_hash: str, is_admin: bool) -> UserRow:
-        """Raises sqlite3.IntegrityError when the name is taken."""
+    def add_user(
+        self, username: str, password_hash: str, is_admin: bool, *, only_first: bool = False
+    ) -> UserRow | None:
+        """Adds a user, an admin when asked or when it is the first; with
+        `only_first`, only while no user exists (else None). One statement
+        decides and inserts, so of concurrent first sign-ups, in this process
+        or another, exactly one is first. Raises sqlite3.IntegrityError when
+        the name is taken."""
         now = time.time()
-        cursor = self._write(
-            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)",
+        rows = self._all(
+            "INSERT INTO users (username, password_hash, is_admin, created_at)"
+            " SELECT ?, ?, ? OR NOT EXISTS (SELECT 1 FROM users), ?"
+            + (" WHERE NOT EXISTS (SELECT 1 FROM users)" if only_first else "")
+            + " RETURNING id, is_admin",
             username,
             password_hash,
             int(is_admin),
             now,
         )
-        return UserRow(int(cursor.lastrowid or 0), username, password_hash, is_admin, now)
+        return UserRow(rows[0][0], username, password_hash, bool(rows[0][1]), now) if rows else None
 
     def user(self, *, user_id: int | None = None, username: str | None = None) -> UserRow | None:
         column, value = ("id", user_id) if user_id is not None else ("username", username)
