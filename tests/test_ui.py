@@ -459,6 +459,6 @@ async def test_an_ended_session_sends_the_page_to_log_in(page: Page, hub: Server
     await page.get_by_role("link", name="Settings").click()
     await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     await expect(page.get_by_role("status")).to_contain_text(
-        "Please log in again: invalid or revoked token (INVALID_TOKEN, HTTP 401)"
+        "Please log in again: Invalid session (INVALID_CREDENTIALS, HTTP 401)"
     )
     await expect(page).to_have_url(re.compile(r"next=%2Fsettings%2Ftokens"))
