@@ -17,7 +17,7 @@ _CALL_WEBHOOK = "/monotreme.v1.HubService/CallWebhook"
 
 async def hook(invoker: Invoker, request: web.Request) -> web.Response:
     if request.method not in METHODS:
-        raise GatewayError(405, "METHOD_NOT_ALLOWED", f"use {', '.join(METHODS)} for a web hook")
+        raise GatewayError.method_not_allowed(METHODS, request.path)
     body = await read_body(request)
     message = hub_pb2.CallWebhookRequest(
         hook=request.match_info["name"],

@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from monotreme.call import Call
-from monotreme.errors import ServiceError
+from monotreme.errors import InvalidArgument, ServiceError
 from monotreme.memo import Memo
 from monotreme.services.status import STATUS_DETAILS_KEY, status_details
 from monotreme.services.table import SERVICES, Method, MethodTable
@@ -52,16 +52,46 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception) 
     )
 
 
+class _Undecodable(NamedTuple):
+    """A request that is not the method's message: refused in the handler,
+    since grpc answers a deserializer's exception with UNKNOWN, the Python
+    exception's class and a traceback in the log."""
+
+    error: InvalidArgument
+
+
+def _deserializer(method: Method) -> Callable[[bytes], Message | _Undecodable]:
+    parse, name = method.request_type.FromString, method.request_type.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Message | _Undecodable:
+        try:
+            return parse(data)
+        except DecodeError as e:  # garbage, truncated, nested too deeply
+            return _Undecodable(InvalidArgument(f"the request is not a valid {name}: {e}"))
+
+    return deserialize
+
+
+async def _refuse_undecodable(
+    context: grpc.aio.ServicerContext[Any, Any], method: Method, request: _Undecodable
+) -> None:
+    log.warning("%s from %s: %s", method.path, context.peer(), request.error.message)
+    await _abort(context, request.error)
+
+
 def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
-    deserialize = method.request_type.FromString
+    deserialize = _deserializer(method)
     if method.server_streaming:
         # The bus hands every subscriber the same response: serialize it once.
         serialize = Memo(serialize)
 
         async def stream(
-            request: Message, context: grpc.aio.ServicerContext[Any, Any]
+            request: Message | _Undecodable, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Message]:
+            if isinstance(request, _Undecodable):
+                await _refuse_undecodable(context, method, request)
+                return
             try:
                 async for response in table.stream(method, request, _call(context, streaming=True)):
                     yield response
@@ -70,7 +100,12 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
 
         return grpc.unary_stream_rpc_method_handler(stream, deserialize, serialize)
 
-    async def unary(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+    async def unary(
+        request: Message | _Undecodable, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Message | None:
+        if isinstance(request, _Undecodable):
+            await _refuse_undecodable(context, method, request)
+            return None
         try:
             return await table.unary(method, request, _call(context))
         except Exception as error:

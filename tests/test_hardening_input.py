@@ -1,0 +1,150 @@
+"""Bad input at every door: a clear, structured refusal (400 / INVALID_ARGUMENT),
+never a 500, a hang or a traceback in the log (issue 13, items 9-12)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from monotreme.values import MAX_DEPTH
+
+from tests.conftest import Credentials
+
+TOO_DEEP = f"nested too deeply (limit {MAX_DEPTH})"
+
+
+def nested(depth: int) -> Any:
+    """`depth` objects, one inside the other."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    logged = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not logged, [r.getMessage() for r in logged]
+
+
+async def answer(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+    async with http.request(method, url, **kwargs) as response:
+        assert response.content_type == "application/json"
+        return response.status, await response.json()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (json.dumps(nested(50)), f"the request cannot be an event: {TOO_DEEP}"),
+        ('{"a": "\\ud800"}', "the request cannot be an event: a string is not valid Unicode"),
+        ('{"a": 1' + "0" * 4299 + "}", "the request cannot be an event: a number is too large"),
+    ],
+    ids=["nested", "lone-surrogate", "4300-digits"],
+)
+async def test_a_web_hook_refuses_data_no_event_can_hold(
+    gateway_url: str, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, body: str, message: str
+) -> None:
+    status, error = await answer(http, "POST", f"{gateway_url}/hook/x", data=body)
+    assert (status, error["code"], error["error"]) == (400, 400, "INVALID_ARGUMENT")
+    assert error["message"].startswith(message)
+    no_traceback(caplog)
+
+
+async def test_payloads_up_to_the_depth_limit_round_trip_and_deeper_ones_are_refused(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    execute = f"{gateway_url}/execute"
+    deepest = nested(MAX_DEPTH)
+    status, body = await answer(
+        http,
+        "POST",
+        execute,
+        json={"type": "request", "action": "utils.echo", "args": deepest},
+        headers=headers,
+    )
+    assert (status, body["response"]["output"]) == (200, deepest)
+    status, body = await answer(
+        http,
+        "POST",
+        f"{gateway_url}/api/v1/events",
+        json={"args": {"type": "X", **nested(MAX_DEPTH - 1)}},
+        headers=headers,
+    )
+    assert status == 200
+    for url, request, field in (
+        (execute, {"type": "request", "action": "utils.echo", "args": nested(252)}, "args"),
+        (f"{gateway_url}/api/v1/events", {"args": {"type": "X", **nested(50)}}, "event: args"),
+    ):
+        status, body = await answer(http, "POST", url, json=request, headers=headers)
+        assert (status, body) == (
+            400,
+            {"code": 400, "error": "INVALID_ARGUMENT", "message": f"{field}: {TOO_DEEP}"},
+        )
+    async with http.ws_connect(f"{gateway_url}/ws/requests", headers=headers) as ws:
+        await ws.send_json({"type": "request", "id": "deep", "action": "utils.echo", "args": nested(252)})
+        frame = await ws.receive_json(timeout=10)
+    assert frame == {
+        "type": "error",
+        "code": 400,
+        "error": "INVALID_ARGUMENT",
+        "message": f"args: {TOO_DEEP}",
+        "id": "deep",
+    }
+    no_traceback(caplog)
+
+
+async def test_a_malformed_multipart_body_is_a_json_400(
+    gateway_url: str, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, body = await answer(
+        http,
+        "POST",
+        f"{gateway_url}/auth?type=login",
+        data=b"--xx\r\nbad",
+        headers={"Content-Type": "multipart/form-data; boundary=xx"},
+    )
+    assert (status, body["error"]) == (400, "MALFORMED_REQUEST")
+    assert body["message"].startswith("malformed request: ")
+    no_traceback(caplog)
+
+
+async def test_405_names_the_allowed_methods(gateway_url: str, http: aiohttp.ClientSession) -> None:
+    async with http.patch(f"{gateway_url}/api/v1/actions") as response:
+        assert (response.status, response.headers["Allow"]) == (405, "GET")
+        assert await response.json() == {
+            "code": 405,
+            "error": "METHOD_NOT_ALLOWED",
+            "message": "use GET for /api/v1/actions",
+        }
+    async with http.request("TRACE", f"{gateway_url}/hook/x") as response:
+        assert (response.status, response.headers["Allow"]) == (405, "DELETE, GET, OPTIONS, PATCH, POST, PUT")
+        assert (await response.json())["error"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_grpc_garbage_is_invalid_argument_in_one_line(
+    channel: grpc.aio.Channel, admin: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path, garbage in (
+        ("/monotreme.v1.HubService/Execute", b"\xff\xff\xff"),  # not protobuf
+        ("/monotreme.v1.HubService/Execute", b"\x0a\x05ab"),  # truncated
+        ("/monotreme.v1.HubService/StreamEvents", b"\xff"),
+    ):
+        call = channel.unary_unary(path)
+        if path.endswith("StreamEvents"):
+            call = channel.unary_stream(path)  # type: ignore[assignment]
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            answer = call(garbage, metadata=admin.metadata)
+            if path.endswith("StreamEvents"):
+                async for _ in answer:  # type: ignore[union-attr]
+                    pass
+            else:
+                await answer
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("the request is not a valid monotreme.v1.")
+    no_traceback(caplog)
+    assert [r.levelno for r in caplog.records if "not a valid" in r.getMessage()] == [logging.WARNING] * 3
