@@ -3,6 +3,7 @@ never a 500, a hang or a traceback in the log (issue 13, items 9-12)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -148,3 +149,35 @@ async def test_grpc_garbage_is_invalid_argument_in_one_line(
         assert refused.value.details().startswith("the request is not a valid monotreme.v1.")
     no_traceback(caplog)
     assert [r.levelno for r in caplog.records if "not a valid" in r.getMessage()] == [logging.WARNING] * 3
+
+
+async def raw_request(url: str, request: bytes) -> bytes:
+    """What the server answers to `request`, sent as is, until it closes."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    return answer
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"POST /execute HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # TLS to the HTTP port
+    ],
+    ids=["url", "header", "chunk", "tls"],
+)
+async def test_a_request_aiohttp_cannot_parse_gets_our_json(
+    gateway_url: str, caplog: pytest.LogCaptureFixture, request_bytes: bytes
+) -> None:
+    head, _, body = (await raw_request(gateway_url, request_bytes)).partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400"
+    assert b"Content-Type: application/json" in head
+    answer = json.loads(body)
+    assert (answer["code"], answer["error"]) == (400, "MALFORMED_REQUEST")
+    assert answer["message"].startswith("malformed request: ")
+    no_traceback(caplog)

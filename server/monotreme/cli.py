@@ -142,9 +142,43 @@ def _token_create(args: argparse.Namespace) -> None:
     print(secret)
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a message through once per `window` seconds, then once more with
+    the count of the repeats it stood for: a flood of one error (a full
+    accept queue, a client sending garbage in a loop) is a line a minute,
+    not hundreds of thousands of tracebacks."""
+
+    def __init__(self, window: float = 60.0, remembered: int = 1024) -> None:
+        super().__init__()
+        self._window = window
+        self._remembered = remembered
+        # message -> (when it was last let through, repeats held back since)
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        key = (record.name, record.levelno, record.getMessage())
+        shown, repeats = self._seen.get(key, (-self._window, 0))
+        if now - shown < self._window:
+            self._seen[key] = (shown, repeats + 1)
+            return False
+        if repeats:
+            record.msg, record.args = f"{key[2]} (repeated {repeats} times in {now - shown:.0f} s)", None
+        if len(self._seen) >= self._remembered:  # forget what is past its window
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self._window}
+        self._seen[key] = (now, 0)
+        return True
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     run = {"serve": _serve, "gateway": _gateway, "add": _user_add, "create": _token_create}[
         getattr(args, "action", None) or args.command
     ]

@@ -66,7 +66,13 @@ class Server:
             self.methods, self._hub_service.outcome, origin=settings.device_id, ready=lambda: self.hub.ready
         )
         app = create_app(invoker, max_body_bytes=settings.max_body_bytes)
-        self._http, self.http_port = await start_site(app, settings.host, settings.http_port)
+        self._http, self.http_port = await start_site(
+            app,
+            settings.host,
+            settings.http_port,
+            header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections,
+        )
 
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
