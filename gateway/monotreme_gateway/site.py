@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -152,11 +153,17 @@ class _Site(web.BaseSite):
 async def start_site(
     app: web.Application, host: str, port: int, *, header_timeout: float = 10.0, max_connections: int = 1024
 ) -> tuple[web.AppRunner, int]:
-    """Listens on host:port (0 for any free port); answers the runner and the bound port."""
+    """Listens on host:port (0 for any free port); answers the runner and the
+    bound port, or raises OSError saying why not in a line."""
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = _Site(runner, host, port, header_timeout=header_timeout, max_connections=max_connections)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as e:  # e.g. the port is taken: say so in a line
+        await runner.cleanup()
+        reason = os.strerror(e.errno) if e.errno else str(e)  # asyncio's strerror repeats the address
+        raise OSError(f"cannot listen for HTTP on {host}:{port}: {reason}") from None
     bound = int(runner.addresses[0][1])
     log.info("HTTP listening on %s:%d", host, bound)
     return runner, bound

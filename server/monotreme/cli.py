@@ -12,6 +12,7 @@ import logging
 import re
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,11 +40,17 @@ def duration_days(text: str) -> float | None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monotreme", description="An automation hub's API, gRPC first.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--config", type=Path, help="YAML config file (default: embedded defaults)")
-        sub.add_argument("--data-dir", type=Path, help="where the database and secrets live")
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            help="where the database and secrets live (default: $MONOTREME_DATA_DIR, "
+            "else $XDG_DATA_HOME/monotreme, else ~/.local/share/monotreme)",
+        )
         return sub
 
     serve = with_config(commands.add_parser("serve", help="run the hub (gRPC and HTTP)"))
@@ -80,35 +87,63 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("monotreme")
+    except PackageNotFoundError:  # run from a tree that is not installed
+        return "unknown"
+
+
 def _config(args: argparse.Namespace, **overrides: object) -> Config:
+    """The config, with a data dir that exists and is writable (else one line and exit 1)."""
     from monotreme.config import Config
 
-    return Config.load(args.config, data_dir=args.data_dir, **overrides)
+    config = Config.load(args.config, data_dir=args.data_dir, **overrides)
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=config.data_dir).close()
+    except OSError as e:
+        raise SystemExit(
+            f"monotreme: error: the data dir {config.data_dir} is not usable: {e.strerror or e}"
+        ) from None
+    return config
 
 
 def _serve(args: argparse.Namespace) -> None:
     from monotreme.server import Server
 
     config = _config(args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port)
-    asyncio.run(Server(config).serve())
+    try:
+        asyncio.run(Server(config).serve())
+    except OSError as e:  # a port taken, an address not of this host...
+        raise SystemExit(f"monotreme: error: {e}") from None
 
 
 def _gateway(args: argparse.Namespace) -> None:
     from monotreme_gateway.site import serve_remote
 
     origin = args.device_id or socket.gethostname()
-    asyncio.run(
-        serve_remote(
-            args.upstream, args.host, args.http_port, origin=origin, max_body_bytes=args.max_body_bytes
+    try:
+        asyncio.run(
+            serve_remote(
+                args.upstream, args.host, args.http_port, origin=origin, max_body_bytes=args.max_body_bytes
+            )
         )
-    )
+    except OSError as e:
+        raise SystemExit(f"monotreme: error: {e}") from None
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
-    password = getpass.getpass("Password: ")
-    if password != getpass.getpass("Repeat password: "):
+    try:
+        password = getpass.getpass("Password: ")
+        repeated = getpass.getpass("Repeat password: ")
+    except EOFError:  # Ctrl-D
+        raise SystemExit("\nmonotreme: error: no password given") from None
+    if password != repeated:
         raise SystemExit("monotreme: error: the passwords differ")
     return password
 
@@ -119,7 +154,6 @@ def _accounts(config: Config) -> Iterator[Accounts]:
     from monotreme.identity import Identity
     from monotreme.store.sqlite import Store
 
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(config.data_dir / "monotreme.db")
     try:
         yield Identity.open(store, config.data_dir, config.auth).accounts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
@@ -115,12 +116,27 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(unary, deserialize, serialize)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Raises OSError, in a line, when host:port cannot be bound: grpc's own
+    refusal says only "Failed to bind", after a line of its C core's log."""
+    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise OSError(f"cannot listen for gRPC on {host}:{port}: {e.strerror or e}") from None
+
+
 class GrpcServer:
     """A grpc.aio server for the method table, the health and the reflection services."""
 
     def __init__(self, table: MethodTable, *, max_message_bytes: int) -> None:
         self._server = grpc.aio.server(
             options=[
+                # grpc binds with SO_REUSEPORT by default: a second hub on the
+                # same port would start silently and take half the calls.
+                ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", max_message_bytes),
                 # Keep idle streams (event subscribers) alive through NATs and
                 # notice dead peers; let clients ping as often as every 10 s.
@@ -144,8 +160,14 @@ class GrpcServer:
         reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], self._server)
 
     def bind(self, host: str, port: int) -> int:
-        """Listens on host:port (0 for any free port); answers the bound port."""
-        bound: int = self._server.add_insecure_port(f"{host}:{port}")
+        """Listens on host:port (0 for any free port); answers the bound port,
+        or raises OSError saying why not in a line."""
+        if port:
+            _check_free(host, port)
+        try:
+            bound: int = self._server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:
+            bound = 0
         if not bound:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
         return bound
