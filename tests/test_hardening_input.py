@@ -181,3 +181,19 @@ async def test_a_request_aiohttp_cannot_parse_gets_our_json(
     assert (answer["code"], answer["error"]) == (400, "MALFORMED_REQUEST")
     assert answer["message"].startswith("malformed request: ")
     no_traceback(caplog)
+
+
+async def test_the_event_stream_refuses_bad_credentials_with_a_status(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        async with http.get(f"{gateway_url}/api/v1/events", headers=headers) as response:
+            assert (response.status, response.content_type) == (401, "application/json")
+            assert (await response.json())["code"] == 401
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    async with http.get(f"{gateway_url}/api/v1/events", headers=headers) as stream:
+        assert (stream.status, stream.content_type) == (200, "application/x-ndjson")
+        async with http.post(f"{gateway_url}/api/v1/events", json={"args": {"type": "X"}}, headers=headers):
+            pass
+        line = json.loads(await asyncio.wait_for(stream.content.readline(), 10))
+    assert line["result"]["event"]["args"] == {"type": "X"}

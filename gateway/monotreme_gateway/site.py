@@ -155,7 +155,9 @@ async def start_site(
 ) -> tuple[web.AppRunner, int]:
     """Listens on host:port (0 for any free port); answers the runner and the
     bound port, or raises OSError saying why not in a line."""
-    runner = web.AppRunner(app, handle_signals=False)
+    # A client that leaves ends its handler, as a gRPC client's cancel does:
+    # else an event stream's would wait for the next event to notice.
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True)
     await runner.setup()
     site = _Site(runner, host, port, header_timeout=header_timeout, max_connections=max_connections)
     try:
@@ -179,5 +181,5 @@ async def serve_remote(upstream: str, host: str, port: int, *, origin: str, max_
         loop.add_signal_handler(signum, stop.set)
     log.info("ready")
     await stop.wait()
+    await invoker.close()  # ends the streams from the hub, which the runner would wait for
     await runner.cleanup()
-    await invoker.close()
