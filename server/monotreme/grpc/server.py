@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import grpc
@@ -16,7 +18,8 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from monotreme.call import Call
-from monotreme.errors import InvalidArgument, ServiceError
+from monotreme.errors import InvalidArgument, ResourceExhausted, ServiceError
+from monotreme.events.bus import SEND_TIMEOUT
 from monotreme.memo import Memo
 from monotreme.services.status import STATUS_DETAILS_KEY, status_details
 from monotreme.services.table import SERVICES, Method, MethodTable
@@ -80,6 +83,47 @@ async def _refuse_undecodable(
     await _abort(context, request.error)
 
 
+class _StalledWrites:
+    """A stream's writes, ending the stream with RESOURCE_EXHAUSTED when its
+    client has not taken a message for SEND_TIMEOUT seconds (a write blocks
+    once the client stops reading: HTTP/2 flow control), as the websockets
+    do. One check every SEND_TIMEOUT / 2 s per stream, not a timer per message."""
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
+        self._task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        self._writing_since: float | None = None
+        self._stalled = False
+        self._check = self._loop.call_later(SEND_TIMEOUT / 2, self._look)
+
+    def _look(self) -> None:
+        since = self._writing_since
+        if since is not None and self._loop.time() - since >= SEND_TIMEOUT and self._task is not None:
+            self._stalled = True
+            self._task.cancel()
+            return
+        self._check = self._loop.call_later(SEND_TIMEOUT / 2, self._look)
+
+    async def write(self, message: Message) -> None:
+        self._writing_since = self._loop.time()
+        try:
+            await self._context.write(message)
+        except asyncio.CancelledError:
+            if not self._stalled or self._task is None:
+                raise
+            self._task.uncancel()
+            log.warning("ending a stream whose client stopped reading (%s)", self._context.peer())
+            raise ResourceExhausted(
+                f"the client stopped reading: it took no message for {SEND_TIMEOUT:.0f} s",
+                reason="CLIENT_TOO_SLOW",
+            ) from None
+        self._writing_since = None
+
+    def close(self) -> None:
+        self._check.cancel()
+
+
 def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
     deserialize = _deserializer(method)
@@ -89,15 +133,20 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
 
         async def stream(
             request: Message | _Undecodable, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Message]:
+        ) -> None:
             if isinstance(request, _Undecodable):
                 await _refuse_undecodable(context, method, request)
                 return
+            writes = _StalledWrites(context)
             try:
-                async for response in table.stream(method, request, _call(context, streaming=True)):
-                    yield response
+                responses = table.stream(method, request, _call(context, streaming=True))
+                async with contextlib.aclosing(responses):
+                    async for response in responses:
+                        await writes.write(response)
             except Exception as error:
                 await _abort(context, error)
+            finally:
+                writes.close()
 
         return grpc.unary_stream_rpc_method_handler(stream, deserialize, serialize)
 
