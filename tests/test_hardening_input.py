@@ -197,3 +197,45 @@ async def test_the_event_stream_refuses_bad_credentials_with_a_status(
             pass
         line = json.loads(await asyncio.wait_for(stream.content.readline(), 10))
     assert line["result"]["event"]["args"] == {"type": "X"}
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "message"),
+    [
+        (b"GET /hook/x HTTP/1.1\r\nHost: x\r\nX-A: \xff\xfe\r\n", "a header is not valid UTF-8"),
+        (b"POST /execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\r\n", "credentials must be ASCII"),
+        (b"GET /api/v1/actions HTTP/1.1\r\nHost: x\r\nX-Token: \xff\r\n", "credentials must be ASCII"),
+    ],
+    ids=["hook-header", "authorization", "x-token"],
+)
+async def test_headers_that_are_not_utf8_are_a_400(
+    gateway_url: str, caplog: pytest.LogCaptureFixture, request_bytes: bytes, message: str
+) -> None:
+    request_bytes += b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+    _, _, body = (await raw_request(gateway_url, request_bytes)).partition(b"\r\n\r\n")
+    assert json.loads(body) == {"code": 400, "error": "INVALID_ARGUMENT", "message": message}
+    no_traceback(caplog)
+
+
+async def test_client_mistakes_are_not_logged_as_errors(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    request = {"type": "request", "action": "event.trigger", "args": {"type": ""}}
+    async with http.post(f"{gateway_url}/execute", json=request, headers=headers) as response:
+        assert (response.status, (await response.json())["response"]["output"]) == (200, {"success": False})
+    # A client that leaves before its answer.
+    sleep = json.dumps({"type": "request", "action": "utils.sleep", "args": {"seconds": 0.3}}).encode()
+    host, port = gateway_url.removeprefix("http://").rsplit(":", 1)
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {admin.token}\r\nContent-Length: {len(sleep)}\r\n\r\n".encode()
+        + sleep
+    )
+    await writer.drain()
+    writer.transport.abort()
+    async with http.get(f"{gateway_url}/healthz") as response:
+        assert response.status == 200
+    await asyncio.sleep(0.5)  # the abandoned call's time to finish, or to log
+    no_traceback(caplog)
