@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from monotreme.v1 import hub_pb2, hub_pb2_grpc
 from monotreme.values import MAX_DEPTH
 
 from tests.conftest import Credentials
@@ -238,4 +239,14 @@ async def test_client_mistakes_are_not_logged_as_errors(
     async with http.get(f"{gateway_url}/healthz") as response:
         assert response.status == 200
     await asyncio.sleep(0.5)  # the abandoned call's time to finish, or to log
+    no_traceback(caplog)
+
+
+async def test_an_output_too_deep_for_any_message_is_an_action_error(
+    hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = hub_pb2.ExecuteRequest(action="utils.echo")
+    request.args.update(nested(MAX_DEPTH + 1))  # gRPC parses it; no answer could carry it back
+    answer = await hub_stub.Execute(request, metadata=admin.metadata)
+    assert list(answer.response.errors) == [f"utils.echo: the output cannot be sent: {TOO_DEEP}"]
     no_traceback(caplog)

@@ -20,6 +20,7 @@ _EXACT_INTEGERS = 2**53
 # object is three (Struct, map entry, Value): deeper payloads would be built
 # here and then fail in the bus, a stream or a remote gateway.
 MAX_DEPTH = 32
+_TOO_LARGE = "a number is too large (the limit is a double's, about 1.8e308)"
 
 
 def to_jsonable(value: Any) -> Any:
@@ -83,7 +84,7 @@ def fill_value(target: struct_pb2.Value, value: Any, depth: int = 0) -> None:
         try:
             target.number_value = value
         except OverflowError:
-            raise ValueError("a number is too large (the limit is a double's, about 1.8e308)") from None
+            raise ValueError(_TOO_LARGE) from None
     elif isinstance(value, str):
         try:
             target.string_value = value
@@ -130,22 +131,30 @@ def to_value(value: Any) -> struct_pb2.Value:
     return result
 
 
-def as_value(value: Any) -> Any:
+def as_value(value: Any, depth: int = 0) -> Any:
     """`value` exactly as a google.protobuf.Value would carry it, without
     building one: JSON data (see to_jsonable) whose numbers went through a
     double, integral ones back as integers (the in-process /execute answers
-    what gRPC and the remote gateway answer)."""
+    what gRPC and the remote gateway answer); ValueError for what a Value
+    cannot hold (see fill_value)."""
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
-        return value if abs(value) < _EXACT_INTEGERS else float(value)
+        if abs(value) < _EXACT_INTEGERS:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(_TOO_LARGE) from None
     if isinstance(value, float):
         return _number(value)
     if isinstance(value, dict):
-        return {str(key): as_value(item) for key, item in value.items()}
+        _check_depth(depth)
+        return {str(key): as_value(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [as_value(item) for item in value]
-    return as_value(to_jsonable(value))
+        _check_depth(depth)
+        return [as_value(item, depth + 1) for item in value]
+    return as_value(to_jsonable(value), depth)
 
 
 def from_json(value: Any) -> Any:
