@@ -25,6 +25,9 @@ from monotreme_gateway.transcoder.errors import GatewayError, errors_middleware
 from monotreme_gateway.transcoder.handler import Transcoder
 
 log = logging.getLogger("monotreme")
+# Defaults of start_site (the hub's own come from its config).
+HEADER_TIMEOUT = 10.0
+MAX_CONNECTIONS = 1024
 
 
 def create_app(invoker: Invoker, *, max_body_bytes: int) -> web.Application:
@@ -151,7 +154,12 @@ class _Site(web.BaseSite):
 
 
 async def start_site(
-    app: web.Application, host: str, port: int, *, header_timeout: float = 10.0, max_connections: int = 1024
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> tuple[web.AppRunner, int]:
     """Listens on host:port (0 for any free port); answers the runner and the
     bound port, or raises OSError saying why not in a line."""

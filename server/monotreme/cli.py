@@ -10,6 +10,7 @@ import contextlib
 import getpass
 import logging
 import re
+import resource
 import socket
 import sys
 import tempfile
@@ -111,10 +112,34 @@ def _config(args: argparse.Namespace, **overrides: object) -> Config:
     return config
 
 
+# Files a process holds besides its HTTP connections: the store, gRPC's
+# sockets and pipes, the event loop's own.
+_OTHER_FILES = 256
+
+
+def _make_room_for(connections: int) -> None:
+    """Raises the soft limit on open files (often 1024) so that `connections`
+    HTTP connections fit: past it, accept() fails and asyncio logs an error
+    for every attempt, before the connection cap can refuse anything."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = connections + _OTHER_FILES
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    allowed = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+    if allowed < needed:
+        logging.getLogger("monotreme").warning(
+            "at most %d open files (ulimit -n): fewer than server.max_connections (%d) fit",
+            allowed,
+            connections,
+        )
+
+
 def _serve(args: argparse.Namespace) -> None:
     from monotreme.server import Server
 
     config = _config(args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port)
+    _make_room_for(config.server.max_connections)
     try:
         asyncio.run(Server(config).serve())
     except OSError as e:  # a port taken, an address not of this host...
@@ -122,9 +147,10 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _gateway(args: argparse.Namespace) -> None:
-    from monotreme_gateway.site import serve_remote
+    from monotreme_gateway.site import MAX_CONNECTIONS, serve_remote
 
     origin = args.device_id or socket.gethostname()
+    _make_room_for(MAX_CONNECTIONS)
     try:
         asyncio.run(
             serve_remote(

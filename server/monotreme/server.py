@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 import signal
 
 from aiohttp import web
@@ -31,29 +30,6 @@ def services(hub: Hub) -> tuple[MethodTable, HubService]:
     hub_service = HubService(hub.dispatcher, hub.actions, hub.bus, hub.webhooks, identity.revocations)
     auth_service = AuthService(identity.accounts, identity.credentials, identity.jwts)
     return MethodTable([hub_service, auth_service], identity.credentials.authenticate), hub_service
-
-
-# Files the hub holds besides its HTTP connections: its store, gRPC's
-# sockets and pipes, the event loop's own.
-_OTHER_FILES = 256
-
-
-def _make_room_for(connections: int) -> None:
-    """Raises the soft limit on open files (often 1024) so that `connections`
-    HTTP connections fit: past it, accept() fails and asyncio logs an error
-    for every attempt, before the connection cap can refuse anything."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = connections + _OTHER_FILES
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return
-    allowed = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
-    if allowed < needed:
-        log.warning(
-            "at most %d open files (ulimit -n): fewer than server.max_connections (%d) fit",
-            allowed,
-            connections,
-        )
 
 
 class Server:
@@ -88,7 +64,6 @@ class Server:
 
     async def _start(self) -> None:
         settings = self.config.server
-        _make_room_for(settings.max_connections)
         await self.hub.start()
         scripting.attach(Running(self.hub.dispatcher, None, asyncio.get_running_loop()))
         # grpc.aio binds its server to the running loop: create it here, not in __init__.
