@@ -134,3 +134,18 @@ async def test_grpc_does_not_share_its_port(server: Server) -> None:
         second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         with pytest.raises(OSError, match="Address already in use"):
             second.bind(("127.0.0.1", server.grpc_port))
+
+
+async def test_ctrl_c_at_the_password_prompt(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import os, signal, getpass\n"
+        "getpass.getpass = lambda prompt='': os.kill(os.getpid(), signal.SIGINT)\n"
+        "from monotreme.cli import main\n"
+        f"main(['user', 'add', 'alice', '--data-dir', {str(tmp_path)!r}])",
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert (process.returncode, stderr.decode()) == (130, "")

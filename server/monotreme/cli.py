@@ -246,3 +246,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         run(args)
     except (ConfigError, ServiceError) as e:
         raise SystemExit(f"monotreme: error: {e}") from None
+    except KeyboardInterrupt:  # Ctrl-C at a prompt, or before serve handles signals
+        raise SystemExit(130) from None
