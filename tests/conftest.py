@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import shutil
 import signal
 import sys
@@ -180,7 +181,15 @@ class SpawnedServer:
 async def spawn_server() -> AsyncIterator[Callable[..., Awaitable[SpawnedServer]]]:
     spawned: list[SpawnedServer] = []
 
-    async def spawn(data_dir: Path, *args: str) -> SpawnedServer:
+    async def spawn(data_dir: Path, *args: str, open_files: int | None = None) -> SpawnedServer:
+        """`open_files`: the server's soft limit on open files (`ulimit -n`)."""
+
+        def limit_files() -> None:
+            if open_files is not None:
+                resource.setrlimit(
+                    resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+                )
+
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -198,6 +207,7 @@ async def spawn_server() -> AsyncIterator[Callable[..., Awaitable[SpawnedServer]
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=limit_files,
         )
         server = SpawnedServer(process)
         spawned.append(server)

@@ -79,10 +79,18 @@ async def test_event_stream_as_ndjson(
 async def test_event_stream_errors_end_the_stream(
     server: Server, http: aiohttp.ClientSession, admin: Credentials
 ) -> None:
+    sse = {"Accept": "text/event-stream"}
+    async with http.get(f"{server.http_url}/api/v1/events", headers=sse) as refused:
+        assert (refused.status, refused.content_type) == (401, "application/json")  # before streaming
+    secret, token = server.hub.identity.accounts.create_token(admin.username, "sse")
     async with http.get(
-        f"{server.http_url}/api/v1/events", headers={"Accept": "text/event-stream"}
+        f"{server.http_url}/api/v1/events", headers={**sse, "Authorization": f"Bearer {secret}"}
     ) as response:
         assert response.content_type == "text/event-stream"
+        async with http.delete(
+            f"{server.http_url}/api/v1/tokens/{token.id}", headers={"Authorization": f"Bearer {admin.token}"}
+        ) as revoked:
+            assert revoked.status == 200
         body = await asyncio.wait_for(response.text(), 10)
     assert body.startswith("event: error\ndata: ")
-    assert json.loads(body.split("data: ", 1)[1])["error"]["error"] == "MISSING_CREDENTIALS"
+    assert json.loads(body.split("data: ", 1)[1])["error"]["error"] == "TOKEN_REVOKED"

@@ -147,6 +147,11 @@ class RemoteInvoker:
         )  # fmt: skip
         responses = multicallable(request, metadata=self._metadata(call))
         try:
+            # The hub sends its headers once the stream is live; a refusal
+            # comes without them, and the loop below raises it.
+            await responses.initial_metadata()
+            if not responses.done():
+                await call.stream_started()
             async for response in responses:
                 yield response
         except grpc.aio.AioRpcError as e:

@@ -7,19 +7,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_request import BaseRequest
 from monotreme.services.execute import EXECUTE
 
 from monotreme_gateway import ui
 from monotreme_gateway.invoker import Invoker, RemoteInvoker
 from monotreme_gateway.platypush import execute, webhooks, websockets
 from monotreme_gateway.platypush.auth import AuthEndpoint
-from monotreme_gateway.transcoder.errors import errors_middleware
+from monotreme_gateway.transcoder import codec
+from monotreme_gateway.transcoder.errors import GatewayError, errors_middleware
 from monotreme_gateway.transcoder.handler import Transcoder
 
 log = logging.getLogger("monotreme")
+# Defaults of start_site (the hub's own come from its config).
+HEADER_TIMEOUT = 10.0
+MAX_CONNECTIONS = 1024
 
 
 def create_app(invoker: Invoker, *, max_body_bytes: int) -> web.Application:
@@ -34,12 +43,139 @@ def create_app(invoker: Invoker, *, max_body_bytes: int) -> web.Application:
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Listens on host:port (0 for any free port); answers the runner and the bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+class _Protocol(web.RequestHandler):
+    """aiohttp's connection handler, answering the requests it cannot parse
+    with our JSON error body: aiohttp's own is text echoing the request's
+    bytes, after an ERROR traceback in the log for the client's mistake.
+    `closed` is called when the connection is lost."""
+
+    def __init__(self, manager: web.Server, closed: Callable[[], None], **options: Any) -> None:
+        super().__init__(manager, **options)
+        self._closed = closed
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self._closed()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: too late for an answer
+            raise ConnectionError("the response has begun: no error answer can follow")
+        if isinstance(exc, HttpProcessingError):
+            error = GatewayError.malformed(exc)
+            log.info("%s from %s", error.message, request.remote)
+        elif status == 504:
+            error = GatewayError(504, "DEADLINE_EXCEEDED", "the request took too long")
+        else:
+            log.error("internal error on %s %s", request.method, request.path, exc_info=exc)
+            error = GatewayError(500, "INTERNAL", "internal error")
+        response = error.response()
+        response.force_close()
+        return response
+
+
+class _Refusal(asyncio.Protocol):
+    """A connection over the cap: a 503 and the end of the connection, at once."""
+
+    def __init__(self, answer: bytes) -> None:
+        self._answer = answer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(self._answer)
+        # Half-close rather than close: closing with the request unread sends
+        # a reset, which may destroy the answer before the client reads it.
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(1.0, transport.close)
+
+    def eof_received(self) -> None:
+        return None  # the client is done: close
+
+
+class _Site(web.BaseSite):
+    """TCPSite's listening socket, served by `_Protocol`: a request's headers
+    must arrive within `header_timeout` seconds of the connection or of the
+    previous answer (aiohttp's keep-alive timer, which closes a connection
+    still waiting for a request), and at most `max_connections` are open at
+    once; over that, a connection is answered 503 and closed."""
+
+    __slots__ = ("_header_timeout", "_host", "_max_connections", "_open", "_port", "_refusal")
+
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, *, header_timeout: float, max_connections: int
+    ) -> None:
+        super().__init__(runner)
+        self._host, self._port = host, port
+        self._header_timeout, self._max_connections = header_timeout, max_connections
+        # Counted here: asyncio accepts a batch of connections before their
+        # protocols see connection_made, so aiohttp's own count lags.
+        self._open = 0
+        refusal = GatewayError(
+            503, "TOO_MANY_CONNECTIONS", f"the server is at its limit of {max_connections} connections"
+        ).body()
+        body = codec.dumps(refusal)
+        self._refusal = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._connection, self._host, self._port, backlog=self._backlog
+        )
+
+    def _connection(self) -> asyncio.Protocol:
+        server = self._runner.server
+        assert server is not None
+        if self._open >= self._max_connections:
+            log.warning("refused a connection: at the limit of %d connections", self._max_connections)
+            return _Refusal(self._refusal)
+        self._open += 1
+        # access_log=None: aiohttp's documented way to turn the access log off.
+        return _Protocol(
+            server,
+            self._release,
+            loop=asyncio.get_running_loop(),
+            keepalive_timeout=self._header_timeout,
+            access_log=None,
+        )
+
+    def _release(self) -> None:
+        self._open -= 1
+
+
+async def start_site(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> tuple[web.AppRunner, int]:
+    """Listens on host:port (0 for any free port); answers the runner and the
+    bound port, or raises OSError saying why not in a line."""
+    # A client that leaves ends its handler, as a gRPC client's cancel does:
+    # else an event stream's would wait for the next event to notice.
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    site = _Site(runner, host, port, header_timeout=header_timeout, max_connections=max_connections)
+    try:
+        await site.start()
+    except OSError as e:  # e.g. the port is taken: say so in a line
+        await runner.cleanup()
+        reason = os.strerror(e.errno) if e.errno else str(e)  # asyncio's strerror repeats the address
+        raise OSError(f"cannot listen for HTTP on {host}:{port}: {reason}") from None
     bound = int(runner.addresses[0][1])
     log.info("HTTP listening on %s:%d", host, bound)
     return runner, bound
@@ -55,5 +191,5 @@ async def serve_remote(upstream: str, host: str, port: int, *, origin: str, max_
         loop.add_signal_handler(signum, stop.set)
     log.info("ready")
     await stop.wait()
+    await invoker.close()  # ends the streams from the hub, which the runner would wait for
     await runner.cleanup()
-    await invoker.close()

@@ -10,8 +10,10 @@ import contextlib
 import getpass
 import logging
 import re
+import resource
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,11 +41,17 @@ def duration_days(text: str) -> float | None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monotreme", description="An automation hub's API, gRPC first.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--config", type=Path, help="YAML config file (default: embedded defaults)")
-        sub.add_argument("--data-dir", type=Path, help="where the database and secrets live")
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            help="where the database and secrets live (default: $MONOTREME_DATA_DIR, "
+            "else $XDG_DATA_HOME/monotreme, else ~/.local/share/monotreme)",
+        )
         return sub
 
     serve = with_config(commands.add_parser("serve", help="run the hub (gRPC and HTTP)"))
@@ -89,10 +97,51 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("monotreme")
+    except PackageNotFoundError:  # run from a tree that is not installed
+        return "unknown"
+
+
 def _config(args: argparse.Namespace, **overrides: object) -> Config:
+    """The config, with a data dir that exists and is writable (else one line and exit 1)."""
     from monotreme.config import Config
 
-    return Config.load(args.config, data_dir=args.data_dir, **overrides)
+    config = Config.load(args.config, data_dir=args.data_dir, **overrides)
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=config.data_dir).close()
+    except OSError as e:
+        raise SystemExit(
+            f"monotreme: error: the data dir {config.data_dir} is not usable: {e.strerror or e}"
+        ) from None
+    return config
+
+
+# Files a process holds besides its HTTP connections: the store, gRPC's
+# sockets and pipes, the event loop's own.
+_OTHER_FILES = 256
+
+
+def _make_room_for(connections: int) -> None:
+    """Raises the soft limit on open files (often 1024) so that `connections`
+    HTTP connections fit: past it, accept() fails and asyncio logs an error
+    for every attempt, before the connection cap can refuse anything."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = connections + _OTHER_FILES
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    allowed = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+    if allowed < needed:
+        logging.getLogger("monotreme").warning(
+            "at most %d open files (ulimit -n): fewer than server.max_connections (%d) fit",
+            allowed,
+            connections,
+        )
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -102,25 +151,37 @@ def _serve(args: argparse.Namespace) -> None:
         args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port, strict=args.strict
     )
     config.logging.apply()  # the config's `logging:` section, Platypush's
-    asyncio.run(Server(config).serve())
+    _make_room_for(config.server.max_connections)
+    try:
+        asyncio.run(Server(config).serve())
+    except OSError as e:  # a port taken, an address not of this host...
+        raise SystemExit(f"monotreme: error: {e}") from None
 
 
 def _gateway(args: argparse.Namespace) -> None:
-    from monotreme_gateway.site import serve_remote
+    from monotreme_gateway.site import MAX_CONNECTIONS, serve_remote
 
     origin = args.device_id or socket.gethostname()
-    asyncio.run(
-        serve_remote(
-            args.upstream, args.host, args.http_port, origin=origin, max_body_bytes=args.max_body_bytes
+    _make_room_for(MAX_CONNECTIONS)
+    try:
+        asyncio.run(
+            serve_remote(
+                args.upstream, args.host, args.http_port, origin=origin, max_body_bytes=args.max_body_bytes
+            )
         )
-    )
+    except OSError as e:
+        raise SystemExit(f"monotreme: error: {e}") from None
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
-    password = getpass.getpass("Password: ")
-    if password != getpass.getpass("Repeat password: "):
+    try:
+        password = getpass.getpass("Password: ")
+        repeated = getpass.getpass("Repeat password: ")
+    except EOFError:  # Ctrl-D
+        raise SystemExit("\nmonotreme: error: no password given") from None
+    if password != repeated:
         raise SystemExit("monotreme: error: the passwords differ")
     return password
 
@@ -131,7 +192,6 @@ def _accounts(config: Config) -> Iterator[Accounts]:
     from monotreme.identity import Identity
     from monotreme.store.sqlite import Store
 
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(config.data_dir / "monotreme.db")
     try:
         yield Identity.open(store, config.data_dir, config.auth).accounts
@@ -170,9 +230,43 @@ def _restore(args: argparse.Namespace) -> None:
     print(f"restored {', '.join(files)} into {config.data_dir}")
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a message through once per `window` seconds, then once more with
+    the count of the repeats it stood for: a flood of one error (a full
+    accept queue, a client sending garbage in a loop) is a line a minute,
+    not hundreds of thousands of tracebacks."""
+
+    def __init__(self, window: float = 60.0, remembered: int = 1024) -> None:
+        super().__init__()
+        self._window = window
+        self._remembered = remembered
+        # message -> (when it was last let through, repeats held back since)
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        key = (record.name, record.levelno, record.getMessage())
+        shown, repeats = self._seen.get(key, (-self._window, 0))
+        if now - shown < self._window:
+            self._seen[key] = (shown, repeats + 1)
+            return False
+        if repeats:
+            record.msg, record.args = f"{key[2]} (repeated {repeats} times in {now - shown:.0f} s)", None
+        if len(self._seen) >= self._remembered:  # forget what is past its window
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self._window}
+        self._seen[key] = (now, 0)
+        return True
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     commands = {"serve": _serve, "gateway": _gateway, "backup": _backup, "restore": _restore}
     run = {**commands, "add": _user_add, "create": _token_create}[
         getattr(args, "action", None) or args.command
@@ -181,3 +275,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         run(args)
     except (ConfigError, ServiceError) as e:
         raise SystemExit(f"monotreme: error: {e}") from None
+    except KeyboardInterrupt:  # Ctrl-C at a prompt, or before serve handles signals
+        raise SystemExit(130) from None

@@ -56,6 +56,11 @@ class ServerSettings:
     max_body_bytes: int = 1 << 20
     # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
     shutdown_grace: float = 10.0
+    # Seconds an HTTP request's headers may take to arrive, from the
+    # connection or the previous answer; then the connection is closed.
+    header_timeout: float = 10.0
+    # Open HTTP connections at most; more are answered 503 and closed.
+    max_connections: int = 1024
 
 
 @dataclass(frozen=True)

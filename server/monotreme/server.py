@@ -13,7 +13,7 @@ from monotreme_gateway.site import create_app, start_site
 
 from monotreme.actions.dispatcher import Running
 from monotreme.automation import scripting
-from monotreme.config import Config
+from monotreme.config import Config, default_data_dir
 from monotreme.grpc.server import GrpcServer
 from monotreme.hub import Hub
 from monotreme.services.auth import AuthService
@@ -54,6 +54,15 @@ class Server:
         return f"http://{self.grpc_target.rsplit(':', 1)[0]}:{self.http_port}"
 
     async def start(self) -> None:
+        """Starts the hub and both doors; raises OSError (a port is taken...)
+        after stopping what had started."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         settings = self.config.server
         await self.hub.start()
         scripting.attach(Running(self.hub.dispatcher, None, asyncio.get_running_loop()))
@@ -66,7 +75,36 @@ class Server:
             self.methods, self._hub_service.outcome, origin=settings.device_id, ready=lambda: self.hub.ready
         )
         app = create_app(invoker, max_body_bytes=settings.max_body_bytes)
-        self._http, self.http_port = await start_site(app, settings.host, settings.http_port)
+        self._http, self.http_port = await start_site(
+            app,
+            settings.host,
+            settings.http_port,
+            header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections,
+        )
+
+    def _log_start(self) -> None:
+        """What a newcomer needs to know once the hub is up: what it read,
+        where it keeps its data, what it loaded, and how to begin."""
+        config, hub = self.config, self.hub
+        log.info("config: %s", config.source or "none (the embedded defaults)")
+        log.info("data dir: %s", config.data_dir)
+        procedures = sorted(hub.actions.procedures)
+        log.info(
+            "loaded: plugins %s; %d procedures%s; %d hooks; scripts from %s",
+            ", ".join(hub.actions.plugins),
+            len(procedures),
+            f" ({', '.join(procedures)})" if procedures else "",
+            len(hub.hooks.hooks),
+            config.scripts_dir or "nowhere (no scripts_dir)",
+        )
+        if not hub.identity.accounts.has_users():
+            data_dir = "" if config.data_dir == default_data_dir() else f" --data-dir {config.data_dir}"
+            log.info(
+                "no user yet: create the first (an admin) with `monotreme user add NAME%s` or at %s/",
+                data_dir,
+                self.http_url,
+            )
 
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
@@ -86,6 +124,7 @@ class Server:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await self.start()
+        self._log_start()
         log.info("ready")
         await stop.wait()
         log.info("shutting down")

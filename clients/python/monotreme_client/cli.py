@@ -171,3 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(_main(args)))
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader left (`... | head`): no traceback, and none either when
+        # Python flushes stdout at exit (the Python docs' recipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -17,15 +17,18 @@ _CALL_WEBHOOK = "/monotreme.v1.HubService/CallWebhook"
 
 async def hook(invoker: Invoker, request: web.Request) -> web.Response:
     if request.method not in METHODS:
-        raise GatewayError(405, "METHOD_NOT_ALLOWED", f"use {', '.join(METHODS)} for a web hook")
+        raise GatewayError.method_not_allowed(METHODS, request.path)
     body = await read_body(request)
-    message = hub_pb2.CallWebhookRequest(
-        hook=request.match_info["name"],
-        method=request.method,
-        args={key: request.query[key] for key in request.query},  # the first of repeated keys
-        headers={key: ", ".join(request.headers.getall(key)) for key in request.headers},
-        body=body,
-    )
+    try:
+        message = hub_pb2.CallWebhookRequest(
+            hook=request.match_info["name"],
+            method=request.method,
+            args={key: request.query[key] for key in request.query},  # the first of repeated keys
+            headers={key: ", ".join(request.headers.getall(key)) for key in request.headers},
+            body=body,
+        )
+    except UnicodeEncodeError:  # aiohttp keeps bytes that are not UTF-8 as surrogates
+        raise GatewayError(400, "INVALID_ARGUMENT", "a header is not valid UTF-8") from None
     answer = await invoker.unary(invoker.methods[_CALL_WEBHOOK], message, anonymous(request))
     assert isinstance(answer, hub_pb2.CallWebhookResponse)
     return web.Response(status=answer.status, headers=dict(answer.headers), body=answer.body)

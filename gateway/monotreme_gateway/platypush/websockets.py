@@ -16,6 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from google.rpc import code_pb2
 from monotreme.call import Call
 from monotreme.errors import ServiceError
+from monotreme.events.bus import SEND_TIMEOUT
 from monotreme.ids import new_id
 from monotreme.memo import Memo
 from monotreme.v1 import auth_pb2, hub_pb2
@@ -28,9 +29,6 @@ from monotreme_gateway.transcoder.metadata import call_of
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
-# A client that has not taken a frame for this long is cut off: it must not
-# hold its socket's memory forever (the bus already drops its oldest events).
-SEND_TIMEOUT = 10.0
 # Requests one /ws/requests socket may have running at once; more get an error frame.
 MAX_IN_FLIGHT = 64
 # Seconds a /ws/requests request may run unless its frame says `"timeout"`;

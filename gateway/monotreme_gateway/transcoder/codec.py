@@ -224,7 +224,10 @@ def _parse_field(field: FieldDescriptor) -> Callable[[Message, Any], None]:
         def parse_message(message: Message, value: Any) -> None:
             if not isinstance(value, expected):
                 raise ValueError(f"{name}: expected {'an object' if expected is dict else 'a list'}")
-            fill(getattr(message, name), value)
+            try:
+                fill(getattr(message, name), value)
+            except ValueError as e:  # e.g. what a Struct cannot hold: name the field
+                raise ValueError(f"{name}: {e}") from None
 
         return parse_message
     check = _scalar(field)

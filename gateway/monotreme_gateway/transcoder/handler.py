@@ -7,6 +7,7 @@ that accept `text/event-stream`."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,8 @@ class Transcoder:
         return handle
 
     async def _stream(self, route: Route, message: Message, request: web.Request) -> web.StreamResponse:
+        """The stream's lines; a refusal before the stream starts (bad
+        credentials, a bad filter) is an HTTP error status, not a line."""
         sse = "text/event-stream" in request.headers.get("Accept", "")
         response = web.StreamResponse(
             headers={
@@ -78,16 +81,23 @@ class Transcoder:
                 "Cache-Control": "no-cache",
             }
         )
-        await response.prepare(request)
+
+        async def start() -> None:
+            if not response.prepared:
+                await response.prepare(request)
 
         async def write(key: str, value: dict[str, Any]) -> None:
             line = codec.dumps({key: value}).decode()
             await response.write(f"event: {key}\ndata: {line}\n\n".encode() if sse else f"{line}\n".encode())
 
+        call = dataclasses.replace(call_of(request), on_stream_start=start)
         try:
-            async for item in self.invoker.stream(route.rpc, message, call_of(request)):
+            async for item in self.invoker.stream(route.rpc, message, call):
+                await start()
                 await write("result", codec.to_json(item))
         except ServiceError as e:
+            if not response.prepared:
+                raise
             await write("error", GatewayError.of(e).body())
         except ConnectionResetError:
             pass  # the client left

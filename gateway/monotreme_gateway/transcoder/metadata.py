@@ -38,6 +38,9 @@ def call_of(request: web.Request) -> Call:
             metadata["x-csrf-token"] = csrf
         elif request.method not in _SAFE_METHODS:
             raise GatewayError(403, "INVALID_CSRF", "send the session's CSRF token as X-CSRF-Token")
+    if not all(value.isascii() for value in metadata.values()):
+        # As every token and session id is; and gRPC metadata must be (for a remote hub).
+        raise GatewayError(400, "INVALID_ARGUMENT", "credentials must be ASCII")
     return Call(metadata=metadata, peer=request.remote or "")
 
 

@@ -113,4 +113,10 @@ class Dispatcher:
             log.exception("action %s failed", action)
             output, errors = None, [str(e) or type(e).__name__]
         output = from_json(output)
-        return Outcome({"success": not errors} if output is None else as_value(output), errors)
+        if output is None:
+            return Outcome({"success": not errors}, errors)
+        try:
+            return Outcome(as_value(output), errors)
+        except ValueError as e:  # e.g. nested deeper than any message may be
+            log.warning("%s answered what no answer can hold: %s", action, e)
+            return Outcome(None, [*errors, f"{action}: the output cannot be sent: {e}"])

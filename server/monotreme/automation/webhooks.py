@@ -31,7 +31,7 @@ from monotreme.events.bus import EventBus
 from monotreme.events.types import WEBHOOK_EVENT
 from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
-from monotreme.values import to_jsonable
+from monotreme.values import fill_struct, to_jsonable
 
 # Always a caller's credentials (a session cookie, a bearer token): never passed on.
 _CREDENTIAL_HEADERS = frozenset({"Authorization", "Cookie"})
@@ -118,7 +118,10 @@ class Webhooks:
             "headers": headers,
         }
         event = hub_pb2.Event(id=new_id())
-        event.args.update({"type": WEBHOOK_EVENT, **fields})
+        try:
+            fill_struct(event.args, {"type": WEBHOOK_EVENT, **fields})
+        except ValueError as e:  # the caller's data: too deep, a number too large...
+            return _error(400, "INVALID_ARGUMENT", f"the request cannot be an event: {e}")
         outcome = self._hooks.expect(event.id)
         started = time.monotonic()
         try:

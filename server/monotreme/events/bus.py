@@ -28,6 +28,12 @@ from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
 from monotreme.values import from_struct
 
+# Seconds a door waits for a subscriber's client to take a message (a stream
+# write blocks once the client stops reading) before it ends the stream: a
+# client that stalls must not hold its connection's memory forever. Both
+# doors apply it, the gRPC stream and the websocket alike.
+SEND_TIMEOUT = 10.0
+
 
 class Subscription:
     """One subscriber's filter and bounded queue; an async iterator of StreamEventsResponse."""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from monotreme.call import Call
-from monotreme.errors import ServiceError
+from monotreme.errors import InvalidArgument, ResourceExhausted, ServiceError
+from monotreme.events.bus import SEND_TIMEOUT
 from monotreme.memo import Memo
 from monotreme.services.status import STATUS_DETAILS_KEY, status_details
 from monotreme.services.table import SERVICES, Method, MethodTable
@@ -52,25 +56,106 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception) 
     )
 
 
+class _Undecodable(NamedTuple):
+    """A request that is not the method's message: refused in the handler,
+    since grpc answers a deserializer's exception with UNKNOWN, the Python
+    exception's class and a traceback in the log."""
+
+    error: InvalidArgument
+
+
+def _deserializer(method: Method) -> Callable[[bytes], Message | _Undecodable]:
+    parse, name = method.request_type.FromString, method.request_type.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Message | _Undecodable:
+        try:
+            return parse(data)
+        except DecodeError as e:  # garbage, truncated, nested too deeply
+            return _Undecodable(InvalidArgument(f"the request is not a valid {name}: {e}"))
+
+    return deserialize
+
+
+async def _refuse_undecodable(
+    context: grpc.aio.ServicerContext[Any, Any], method: Method, request: _Undecodable
+) -> None:
+    log.warning("%s from %s: %s", method.path, context.peer(), request.error.message)
+    await _abort(context, request.error)
+
+
+class _StalledWrites:
+    """A stream's writes, ending the stream with RESOURCE_EXHAUSTED when its
+    client has not taken a message for SEND_TIMEOUT seconds (a write blocks
+    once the client stops reading: HTTP/2 flow control), as the websockets
+    do. One check every SEND_TIMEOUT / 2 s per stream, not a timer per message."""
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
+        self._task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        self._writing_since: float | None = None
+        self._stalled = False
+        self._check = self._loop.call_later(SEND_TIMEOUT / 2, self._look)
+
+    def _look(self) -> None:
+        since = self._writing_since
+        if since is not None and self._loop.time() - since >= SEND_TIMEOUT and self._task is not None:
+            self._stalled = True
+            self._task.cancel()
+            return
+        self._check = self._loop.call_later(SEND_TIMEOUT / 2, self._look)
+
+    async def write(self, message: Message) -> None:
+        self._writing_since = self._loop.time()
+        try:
+            await self._context.write(message)
+        except asyncio.CancelledError:
+            if not self._stalled or self._task is None:
+                raise
+            self._task.uncancel()
+            log.warning("ending a stream whose client stopped reading (%s)", self._context.peer())
+            raise ResourceExhausted(
+                f"the client stopped reading: it took no message for {SEND_TIMEOUT:.0f} s",
+                reason="CLIENT_TOO_SLOW",
+            ) from None
+        self._writing_since = None
+
+    def close(self) -> None:
+        self._check.cancel()
+
+
 def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
-    deserialize = method.request_type.FromString
+    deserialize = _deserializer(method)
     if method.server_streaming:
         # The bus hands every subscriber the same response: serialize it once.
         serialize = Memo(serialize)
 
         async def stream(
-            request: Message, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Message]:
+            request: Message | _Undecodable, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> None:
+            if isinstance(request, _Undecodable):
+                await _refuse_undecodable(context, method, request)
+                return
+            writes = _StalledWrites(context)
             try:
-                async for response in table.stream(method, request, _call(context, streaming=True)):
-                    yield response
+                responses = table.stream(method, request, _call(context, streaming=True))
+                async with contextlib.aclosing(responses):
+                    async for response in responses:
+                        await writes.write(response)
             except Exception as error:
                 await _abort(context, error)
+            finally:
+                writes.close()
 
         return grpc.unary_stream_rpc_method_handler(stream, deserialize, serialize)
 
-    async def unary(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+    async def unary(
+        request: Message | _Undecodable, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Message | None:
+        if isinstance(request, _Undecodable):
+            await _refuse_undecodable(context, method, request)
+            return None
         try:
             return await table.unary(method, request, _call(context))
         except Exception as error:
@@ -80,12 +165,27 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(unary, deserialize, serialize)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Raises OSError, in a line, when host:port cannot be bound: grpc's own
+    refusal says only "Failed to bind", after a line of its C core's log."""
+    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise OSError(f"cannot listen for gRPC on {host}:{port}: {e.strerror or e}") from None
+
+
 class GrpcServer:
     """A grpc.aio server for the method table, the health and the reflection services."""
 
     def __init__(self, table: MethodTable, *, max_message_bytes: int) -> None:
         self._server = grpc.aio.server(
             options=[
+                # grpc binds with SO_REUSEPORT by default: a second hub on the
+                # same port would start silently and take half the calls.
+                ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", max_message_bytes),
                 # Keep idle streams (event subscribers) alive through NATs and
                 # notice dead peers; let clients ping as often as every 10 s.
@@ -109,8 +209,14 @@ class GrpcServer:
         reflection.enable_server_reflection([*names, HEALTH_SERVICE, reflection.SERVICE_NAME], self._server)
 
     def bind(self, host: str, port: int) -> int:
-        """Listens on host:port (0 for any free port); answers the bound port."""
-        bound: int = self._server.add_insecure_port(f"{host}:{port}")
+        """Listens on host:port (0 for any free port); answers the bound port,
+        or raises OSError saying why not in a line."""
+        if port:
+            _check_free(host, port)
+        try:
+            bound: int = self._server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:
+            bound = 0
         if not bound:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
         return bound

@@ -9,7 +9,7 @@ RPC added to the contract needs only its implementation. `contract()` alone
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -99,7 +99,7 @@ class MethodTable:
         response: Message = await method.implementation(request, call)
         return response
 
-    async def stream(self, method: Method, request: Message, call: Call) -> AsyncIterator[Message]:
+    async def stream(self, method: Method, request: Message, call: Call) -> AsyncGenerator[Message]:
         """Runs a server-streaming RPC; raises `ServiceError` for a refused call."""
         call = await self.authorize(method, call)
         assert method.implementation is not None
