@@ -98,8 +98,9 @@ async def test_the_start_log_tells_a_newcomer_what_to_do(
     assert f"config: {examples / 'config.yaml'}\n" in log
     assert f"data dir: {tmp_path / 'data'}\n" in log
     assert (
-        "loaded: plugins event, inspect, utils, variable; 2 procedures (procedure.at_home, "
-        f"procedure.leaving_home); 2 hooks; scripts from {examples / 'scripts'}\n"
+        "loaded: plugins event, file, http, http.request, inspect, logger, utils, variable; "
+        "2 procedures (procedure.at_home, procedure.leaving_home); 2 hooks; "
+        f"scripts from {examples / 'scripts'}\n"
     ) in log
     assert (
         "no user yet: create the first (an admin) with "

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from monotreme.errors import ConfigError, ServiceError
 
 if TYPE_CHECKING:
-    from monotreme.config import Config
+    from monotreme.config import Config, LoggingSettings
     from monotreme.identity.accounts import Accounts
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -150,7 +150,7 @@ def _serve(args: argparse.Namespace) -> None:
     config = _config(
         args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port, strict=args.strict
     )
-    config.logging.apply()  # the config's `logging:` section, Platypush's
+    _configure_logging(config.logging)
     _make_room_for(config.server.max_connections)
     try:
         asyncio.run(Server(config).serve())
@@ -258,8 +258,13 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(settings: LoggingSettings | None = None) -> None:
+    """The log as the config's `logging:` section says (Platypush's keys), else
+    the default; a repeated message lets through a line a minute either way."""
+    if settings is None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:
+        settings.apply()
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter())
 

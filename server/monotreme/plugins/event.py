@@ -7,6 +7,7 @@ from typing import Any
 from monotreme.actions.plugin import Plugin, action
 from monotreme.events.types import CUSTOM_EVENT
 from monotreme.v1 import hub_pb2
+from monotreme.values import fill_struct
 
 
 class EventPlugin(Plugin):
@@ -20,5 +21,5 @@ class EventPlugin(Plugin):
         :return: ``{"id": <the event's id>}``
         """
         event = hub_pb2.Event()
-        event.args.update({**args, "type": type})
+        fill_struct(event.args, {**args, "type": type})
         return {"id": self.context.bus.publish(event).id}

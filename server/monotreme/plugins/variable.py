@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
 from monotreme.actions.plugin import Plugin, action
 from monotreme.events.types import VARIABLE_CHANGED
 from monotreme.v1 import hub_pb2
+from monotreme.values import fill_struct
 
 
 class VariablePlugin(Plugin):
@@ -29,13 +28,12 @@ class VariablePlugin(Plugin):
     async def set(self, **values: Any) -> dict[str, Any]:
         """Sets one or more variables, e.g. ``{"at_home": true}``, and publishes a VariableEvent."""
         event = hub_pb2.Event()
-        event.args.update({"type": VARIABLE_CHANGED, "variables": values})
         try:
-            # What the bus does with the event: protobuf refuses messages
-            # nested too deeply. Refused here, before anything is written.
-            hub_pb2.StreamEventsResponse(event=event)
-        except DecodeError:
-            raise ValueError("a value is nested too deeply for an event to carry it") from None
+            # The event must carry the values: one too deep for it is refused
+            # here, before anything is written.
+            fill_struct(event.args, {"type": VARIABLE_CHANGED, "variables": values})
+        except ValueError as e:
+            raise ValueError(f"a value cannot be carried by an event: {e}") from None
         for name, value in values.items():
             self.context.store.set_variable(name, value)
         self.context.bus.publish(event)
