@@ -203,6 +203,18 @@ async def test_streams_end_when_their_token_expires(
             closed = await ws.receive(timeout=30)
     assert (ws.close_code, closed.extra) == (1008, "the token has expired")
 
+    # An idle /ws/requests socket closes too, with no request running.
+    token = (await short_lived("requests")).token
+    async with aiohttp.ClientSession() as client:
+        ws_url = gateway_url.replace("http", "ws", 1)
+        async with client.ws_connect(f"{ws_url}/ws/requests?token={token}") as ws:
+            closed = await ws.receive(timeout=30)
+    assert (closed.type, closed.data, closed.extra) == (
+        aiohttp.WSMsgType.CLOSE,
+        1008,
+        "the token has expired",
+    )
+
     # So does the NDJSON stream: its last line says why it ended.
     token = (await short_lived("ndjson")).token
     async with (
@@ -214,6 +226,26 @@ async def test_streams_end_when_their_token_expires(
     assert json.loads(lines[-1]) == {
         "error": {"code": 401, "error": "TOKEN_EXPIRED", "message": "the token has expired"}
     }
+
+
+async def test_revoking_a_token_closes_its_idle_request_socket(
+    gateway_url: str, auth_stub: auth_pb2_grpc.AuthServiceStub, admin: Credentials
+) -> None:
+    created = await auth_stub.CreateToken(auth_pb2.CreateTokenRequest(name="phone"), metadata=admin.metadata)
+    async with aiohttp.ClientSession() as client:
+        ws_url = gateway_url.replace("http", "ws", 1)
+        async with client.ws_connect(f"{ws_url}/ws/requests?token={created.token}") as ws:
+            await ws.send_json({"type": "request", "id": "1", "action": "utils.echo", "args": {"n": 1}})
+            answer = await ws.receive_json(timeout=10)
+            assert answer["response"] == {"output": {"n": 1}, "errors": []}
+            revoke = auth_pb2.RevokeTokenRequest(id=created.info.id)
+            await auth_stub.RevokeToken(revoke, metadata=admin.metadata)
+            closed = await ws.receive(timeout=10)
+    assert (closed.type, closed.data, closed.extra) == (
+        aiohttp.WSMsgType.CLOSE,
+        1008,
+        "the token has been revoked",
+    )
 
 
 # 6. Token ids are never reused

@@ -28,7 +28,7 @@ def services(hub: Hub) -> tuple[MethodTable, HubService]:
     path the HTTP door calls in-process)."""
     identity = hub.identity
     hub_service = HubService(hub.dispatcher, hub.actions, hub.bus, hub.webhooks, identity.revocations)
-    auth_service = AuthService(identity.accounts, identity.credentials, identity.jwts)
+    auth_service = AuthService(identity.accounts, identity.credentials, identity.jwts, identity.revocations)
     return MethodTable([hub_service, auth_service], identity.credentials.authenticate), hub_service
 
 

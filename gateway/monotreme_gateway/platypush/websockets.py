@@ -8,6 +8,7 @@ handshake and is closed with 1008 and the reason, so clients see why.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -36,6 +37,7 @@ MAX_IN_FLIGHT = 64
 REQUEST_TIMEOUT = 60.0
 _GET_CURRENT_USER = "/monotreme.v1.AuthService/GetCurrentUser"
 _STREAM_EVENTS = "/monotreme.v1.HubService/StreamEvents"
+_WATCH_CREDENTIALS = "/monotreme.v1.AuthService/WatchCredentials"
 _PUBLISH_EVENT = "/monotreme.v1.HubService/PublishEvent"
 
 
@@ -178,7 +180,12 @@ async def requests(invoker: Invoker, request: web.Request) -> web.WebSocketRespo
     if not await socket.open():
         return socket.ws
     running: set[asyncio.Task[None]] = set()
+    watching = asyncio.Event()
+    watch = asyncio.ensure_future(_close_when_credentials_end(socket, watching))
     try:
+        # Requests are read once the hub watches the credentials: a
+        # revocation from then on closes the socket, whatever it is doing.
+        await watching.wait()
         async for frame in socket.frames():
             request_id = frame.get("id") if isinstance(frame, dict) else None
             if not isinstance(frame, dict) or not isinstance(request_id, str | None):
@@ -195,9 +202,29 @@ async def requests(invoker: Invoker, request: web.Request) -> web.WebSocketRespo
             running.add(task)
             task.add_done_callback(running.discard)
     finally:
+        watch.cancel()
         for task in running:
             task.cancel()
     return socket.ws
+
+
+async def _close_when_credentials_end(socket: Socket, watching: asyncio.Event) -> None:
+    """Closes the socket with 1008 and the reason as soon as its token is
+    revoked or expires, even while no request is running; `watching` is set
+    once the hub watches (or the watch has ended)."""
+
+    async def started() -> None:
+        watching.set()
+
+    call = dataclasses.replace(socket.call, on_stream_start=started)
+    rpc = socket.invoker.methods[_WATCH_CREDENTIALS]
+    try:
+        async for _ in socket.invoker.stream(rpc, auth_pb2.WatchCredentialsRequest(), call):
+            pass
+    except ServiceError as e:
+        await socket.refuse(e)
+    finally:
+        watching.set()
 
 
 async def _execute(socket: Socket, frame: dict[str, Any], running: set[asyncio.Task[None]]) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 from monotreme.call import Call
 from monotreme.errors import PermissionDenied
 from monotreme.identity.accounts import Accounts
 from monotreme.identity.credentials import Credentials
 from monotreme.identity.jwts import Jwts
+from monotreme.identity.revocation import Revocations
 from monotreme.services.table import public
 from monotreme.store.sqlite import TokenRow, UserRow
 from monotreme.v1 import auth_pb2
@@ -42,10 +44,13 @@ def session_message(row: TokenRow, secret: str) -> auth_pb2.Session:
 
 
 class AuthService:
-    def __init__(self, accounts: Accounts, credentials: Credentials, jwts: Jwts) -> None:
+    def __init__(
+        self, accounts: Accounts, credentials: Credentials, jwts: Jwts, revocations: Revocations
+    ) -> None:
         self._accounts = accounts
         self._credentials = credentials
         self._jwts = jwts
+        self._revocations = revocations
 
     @public
     async def Register(self, request: auth_pb2.RegisterRequest, call: Call) -> auth_pb2.RegisterResponse:
@@ -127,3 +132,15 @@ class AuthService:
         if not call.user.is_admin:
             raise PermissionDenied("only an admin may list users", reason="ADMIN_REQUIRED")
         return auth_pb2.ListUsersResponse(users=[user_message(user) for user in self._accounts.users()])
+
+    async def WatchCredentials(
+        self, request: auth_pb2.WatchCredentialsRequest, call: Call
+    ) -> AsyncIterator[auth_pb2.WatchCredentialsResponse]:
+        watch = self._revocations.watch(call.user)
+        try:
+            await call.stream_started()
+            await watch.ended.wait()
+        finally:
+            self._revocations.unwatch(watch)
+        raise watch.error()
+        yield auth_pb2.WatchCredentialsResponse()  # an async generator that sends nothing

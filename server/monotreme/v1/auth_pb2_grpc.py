@@ -83,6 +83,11 @@ class AuthServiceStub:
                 request_serializer=monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
                 response_deserializer=monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
                 _registered_method=True)
+        self.WatchCredentials = channel.unary_stream(
+                '/monotreme.v1.AuthService/WatchCredentials',
+                request_serializer=monotreme_dot_v1_dot_auth__pb2.WatchCredentialsRequest.SerializeToString,
+                response_deserializer=monotreme_dot_v1_dot_auth__pb2.WatchCredentialsResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -162,6 +167,15 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCredentials(self, request, context):
+        """Sends nothing, and ends with UNAUTHENTICATED (reason TOKEN_REVOKED or
+        TOKEN_EXPIRED) when the caller's credentials do: a long-lived connection
+        that holds no other stream (a /ws/requests socket) closes at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +223,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ListUsers,
                     request_deserializer=monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.FromString,
                     response_serializer=monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'WatchCredentials': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCredentials,
+                    request_deserializer=monotreme_dot_v1_dot_auth__pb2.WatchCredentialsRequest.FromString,
+                    response_serializer=monotreme_dot_v1_dot_auth__pb2.WatchCredentialsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -458,6 +477,33 @@ class AuthService:
             '/monotreme.v1.AuthService/ListUsers',
             monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
             monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/monotreme.v1.AuthService/WatchCredentials',
+            monotreme_dot_v1_dot_auth__pb2.WatchCredentialsRequest.SerializeToString,
+            monotreme_dot_v1_dot_auth__pb2.WatchCredentialsResponse.FromString,
             options,
             channel_credentials,
             insecure,

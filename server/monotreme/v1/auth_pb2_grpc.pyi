@@ -66,6 +66,11 @@ class AuthServiceStub:
     """
     ListUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]
     """Lists the hub's users, oldest first. Admins only."""
+    WatchCredentials: _grpc.UnaryStreamMultiCallable[_auth_pb2.WatchCredentialsRequest, _auth_pb2.WatchCredentialsResponse]
+    """Sends nothing, and ends with UNAUTHENTICATED (reason TOKEN_REVOKED or
+    TOKEN_EXPIRED) when the caller's credentials do: a long-lived connection
+    that holds no other stream (a /ws/requests socket) closes at once.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -105,6 +110,11 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     ListUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]  # type: ignore[assignment]
     """Lists the hub's users, oldest first. Admins only."""
+    WatchCredentials: _aio.UnaryStreamMultiCallable[_auth_pb2.WatchCredentialsRequest, _auth_pb2.WatchCredentialsResponse]  # type: ignore[assignment]
+    """Sends nothing, and ends with UNAUTHENTICATED (reason TOKEN_REVOKED or
+    TOKEN_EXPIRED) when the caller's credentials do: a long-lived connection
+    that holds no other stream (a /ws/requests socket) closes at once.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Users, log-in and API tokens.
@@ -195,5 +205,16 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ListUsersResponse, _abc.Awaitable[_auth_pb2.ListUsersResponse]]:
         """Lists the hub's users, oldest first. Admins only."""
+
+    @_abc_1.abstractmethod
+    def WatchCredentials(
+        self,
+        request: _auth_pb2.WatchCredentialsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_auth_pb2.WatchCredentialsResponse], _abc.AsyncIterator[_auth_pb2.WatchCredentialsResponse]]:
+        """Sends nothing, and ends with UNAUTHENTICATED (reason TOKEN_REVOKED or
+        TOKEN_EXPIRED) when the caller's credentials do: a long-lived connection
+        that holds no other stream (a /ws/requests socket) closes at once.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -39,6 +39,8 @@ __all__ = (
     "StreamEventsResponse",
     "Token",
     "User",
+    "WatchCredentialsRequest",
+    "WatchCredentialsResponse",
 )
 
 from dataclasses import dataclass
@@ -869,6 +871,30 @@ class User(betterproto2.Message):
 
 
 default_message_pool.register_message("monotreme.v1", "User", User)
+
+
+@dataclass(eq=False, repr=False)
+class WatchCredentialsRequest(betterproto2.Message):
+    """
+    Empty: the credentials watched are the caller's.
+    """
+
+    pass
+
+
+default_message_pool.register_message("monotreme.v1", "WatchCredentialsRequest", WatchCredentialsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class WatchCredentialsResponse(betterproto2.Message):
+    """
+    Never sent: the stream only ends.
+    """
+
+    pass
+
+
+default_message_pool.register_message("monotreme.v1", "WatchCredentialsResponse", WatchCredentialsResponse)
 
 
 from ...google import protobuf as __google__protobuf__
