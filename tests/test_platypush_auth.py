@@ -50,9 +50,10 @@ async def test_the_platypush_auth_flow(gateway_url: str, browser: aiohttp.Client
             {"code": 401, "error": "REGISTRATION_DISABLED", "message": "Registrations are disabled"},
         )
 
-    # The cookie authenticates; GET /auth gives the page back its CSRF token.
+    # The cookie authenticates; GET /auth gives the page back its CSRF token,
+    # never the session's secret (the HttpOnly cookie keeps it from scripts).
     async with browser.get(f"{url}/auth") as r:
-        assert await answer(r) == (200, session)
+        assert await answer(r) == (200, {**session, "session_token": ""})
 
     # Log in again: a new session replaces the cookie.
     async with browser.post(f"{url}/auth?type=login", data={"username": "ada", "password": PASSWORD}) as r:
@@ -67,7 +68,7 @@ async def test_the_platypush_auth_flow(gateway_url: str, browser: aiohttp.Client
             {
                 "code": 403,
                 "error": "INVALID_CSRF",
-                "message": "send the session's CSRF token as X-CSRF-Token",
+                "message": "Invalid CSRF token",
             },
         )
     async with browser.post(f"{url}/auth", json={"name": "phone"}, headers={"X-CSRF-Token": "forged"}) as r:
@@ -156,8 +157,27 @@ async def test_the_platypush_auth_flow(gateway_url: str, browser: aiohttp.Client
         closed = await ws.receive(timeout=10)
     assert (ws.close_code, closed.extra) == (
         1008,
-        "a session cookie is not accepted from http://evil.example",
+        "a session is not accepted from http://evil.example",
     )
+
+    # Nor can it log the browser into an account of its choosing (login CSRF).
+    async with (
+        aiohttp.ClientSession() as stranger,
+        stranger.post(
+            f"{url}/auth?type=login",
+            data={"username": "ada", "password": PASSWORD},
+            headers={"Origin": "http://evil.example"},
+        ) as r,
+    ):
+        assert await answer(r) == (
+            403,
+            {
+                "code": 403,
+                "error": "CROSS_ORIGIN",
+                "message": "a session is not accepted from http://evil.example",
+            },
+        )
+        assert "session_token" not in r.cookies
 
     # Log out: the session ends and its cookie goes.
     async with browser.delete(f"{url}/auth") as r:

@@ -26,7 +26,7 @@ from monotreme_gateway.invoker import Invoker
 from monotreme_gateway.transcoder.body import json_body
 from monotreme_gateway.transcoder.codec import to_json
 from monotreme_gateway.transcoder.errors import GatewayError, json_response
-from monotreme_gateway.transcoder.metadata import SESSION_COOKIE, anonymous, call_of
+from monotreme_gateway.transcoder.metadata import SESSION_COOKIE, anonymous, call_of, same_origin
 
 _SERVICE = "/monotreme.v1.AuthService/"
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -101,6 +101,7 @@ class AuthEndpoint:
         return json_response(to_json(await self._call("Login", message, call_of(request))))
 
     async def _register(self, request: web.Request, data: dict[str, Any]) -> web.Response:
+        same_origin(request)
         username, password = str(data.get("username") or ""), str(data.get("password") or "")
         if not username:
             raise GatewayError(400, "MISSING_USERNAME", "Missing username")
@@ -113,6 +114,7 @@ class AuthEndpoint:
         return await self._login(request, data)
 
     async def _login(self, request: web.Request, data: dict[str, Any]) -> web.Response:
+        same_origin(request)
         message = auth_pb2.CreateSessionRequest(
             username=str(data.get("username") or ""),
             password=str(data.get("password") or ""),

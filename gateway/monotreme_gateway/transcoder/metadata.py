@@ -31,17 +31,24 @@ def call_of(request: web.Request) -> Call:
         metadata["authorization"] = f"Bearer {token}"
     elif session := request.cookies.get(SESSION_COOKIE):
         metadata["authorization"] = f"Session {session}"
-        origin = request.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != request.host:
-            raise GatewayError(403, "CROSS_ORIGIN", f"a session cookie is not accepted from {origin}")
+        same_origin(request)
         if csrf := request.headers.get("X-CSRF-Token"):
             metadata["x-csrf-token"] = csrf
         elif request.method not in _SAFE_METHODS:
-            raise GatewayError(403, "INVALID_CSRF", "send the session's CSRF token as X-CSRF-Token")
+            raise GatewayError(403, "INVALID_CSRF", "Invalid CSRF token")  # Platypush's words
     if not all(value.isascii() for value in metadata.values()):
         # As every token and session id is; and gRPC metadata must be (for a remote hub).
         raise GatewayError(400, "INVALID_ARGUMENT", "credentials must be ASCII")
     return Call(metadata=metadata, peer=request.remote or "")
+
+
+def same_origin(request: web.Request) -> None:
+    """Refuses a browser request that another site's page made: with a session
+    cookie, and for the log-in forms that set one (else a foreign page could
+    log the browser into an account of its choosing)."""
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        raise GatewayError(403, "CROSS_ORIGIN", f"a session is not accepted from {origin}")
 
 
 def anonymous(request: web.Request) -> Call:

@@ -90,8 +90,9 @@ class AuthService:
         assert user is not None  # it authenticated a moment ago
         answer = auth_pb2.GetCurrentUserResponse(user=user_message(user))
         if call.user.kind == "session" and (row := self._accounts.token(call.user.token_id or 0)):
-            # The session's own secret: the caller sent it.
-            answer.session.CopyFrom(session_message(row, call.metadata["authorization"].split(" ", 1)[1]))
+            # Its CSRF token for the page, never its secret: the HttpOnly
+            # cookie keeps that from the page's scripts.
+            answer.session.CopyFrom(session_message(row, ""))
         return answer
 
     async def CreateToken(
