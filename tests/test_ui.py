@@ -103,8 +103,11 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def hub(tmp_path: Path) -> AsyncIterator[Server]:
-    """A fresh hub per test, with one procedure for the Automation page."""
-    config = "procedure.at_home:\n  - action: utils.echo\n    args: {home: true}\n"
+    """A fresh hub per test, with a procedure and a schedule for the Automation page."""
+    config = (
+        "procedure.at_home:\n  - action: utils.echo\n    args: {home: true}\n"
+        "cron.nightly:\n  cron_expression: '0 3 * * *'\n  actions:\n    - action: utils.echo\n"
+    )
     server = await start_server(tmp_path, config)
     yield server
     await server.stop()
@@ -426,15 +429,19 @@ async def test_an_admin_adds_users(page: Page, browser: Browser, hub: Server) ->
 
 
 @in_browser
-async def test_automation_lists_procedures_and_says_what_it_cannot(page: Page) -> None:
+async def test_automation_lists_procedures_and_schedules_and_says_what_it_cannot(page: Page) -> None:
     from playwright.async_api import expect
 
     await register(page)
     await page.get_by_role("link", name="Automation").click()
     procedures = page.get_by_role("region", name="Procedures")
     await expect(procedures).to_contain_text("procedure.at_home")
-    await expect(page.get_by_role("region", name="Hooks and schedules")).to_contain_text(
-        "no inspect action lists event hooks or schedules yet"
+    schedules = page.get_by_role("region", name="Schedules")
+    await expect(schedules).to_contain_text("cron.nightly")
+    await expect(schedules).to_contain_text("0 3 * * *, next run ")
+    await expect(page.get_by_role("link", name="Open cron.nightly in Execute")).to_be_visible()
+    await expect(page.get_by_role("region", name="Hooks")).to_contain_text(
+        "no inspect action lists event hooks yet"
     )
     await procedures.get_by_text("procedure.at_home").click()
     await expect(procedures.locator("pre")).to_contain_text('"action": "utils.echo"')
