@@ -98,17 +98,22 @@ export function render({ params }) {
     curlText.hidden = true;
   }
 
+  // The arguments as the form or the JSON editor holds them; null, with the
+  // reason shown, when they do not read.
+  function readArgs() {
+    try {
+      return editor.read();
+    } catch (error) {
+      say(formError, error.message);
+      return null;
+    }
+  }
+
   function submit(event) {
     event.preventDefault();
     say(formError, "");
-    let args;
-    try {
-      args = editor.read();
-    } catch (error) {
-      say(formError, error.message);
-      return;
-    }
-    run(chosen.name, args);
+    const args = readArgs();
+    if (args !== null) run(chosen.name, args);
   }
 
   async function run(action, args) {
@@ -136,13 +141,8 @@ export function render({ params }) {
   }
 
   function copyCurl() {
-    let args;
-    try {
-      args = editor.read();
-    } catch (error) {
-      say(formError, error.message);
-      return;
-    }
+    const args = readArgs();
+    if (args === null) return;
     curlText.textContent = curlCommand(chosen.name, args);
     curlText.hidden = false;
     copy(curlText.textContent, curlStatus, "curl command (set TOKEN to a token from Settings → Tokens)");
