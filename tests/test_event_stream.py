@@ -62,6 +62,29 @@ async def test_published_events_have_platypushs_shape(
     assert published["args"] == {"type": CUSTOM, "subtype": "foo", "args": {"bar": "baz"}}
 
 
+async def test_events_are_published_under_their_full_type_name(
+    hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
+) -> None:
+    """`CustomEvent` and `platypush.events.custom.CustomEvent` are published as
+    the full name, so subscribers filtering on it see every one; an unknown
+    short name stays as written."""
+    stream = await subscribe(hub_stub, admin, types=[CUSTOM])
+    for written in ("CustomEvent", "platypush.events.custom.CustomEvent", CUSTOM):
+        event = hub_pb2.Event()
+        event.args.update({"type": written, "subtype": written})
+        assert (await publish(hub_stub, admin, event)).args["type"] == CUSTOM
+    received = [(await stream.read()).event.args for _ in range(3)]
+    assert [(a["type"], a["subtype"]) for a in received] == [
+        (CUSTOM, "CustomEvent"),
+        (CUSTOM, "platypush.events.custom.CustomEvent"),
+        (CUSTOM, CUSTOM),
+    ]
+    stream.cancel()
+    unknown = hub_pb2.Event()
+    unknown.args.update({"type": "DoorbellRang"})
+    assert (await publish(hub_stub, admin, unknown)).args["type"] == "DoorbellRang"
+
+
 async def test_stream_delivers_events_in_publish_order(
     hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
 ) -> None:

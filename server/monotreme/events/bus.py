@@ -23,7 +23,7 @@ from typing import Any
 
 from monotreme.errors import InvalidArgument
 from monotreme.events import filters
-from monotreme.events.types import canonical_type, short_name
+from monotreme.events.types import canonical_type, published_type, short_name
 from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
 from monotreme.values import from_struct
@@ -113,7 +113,9 @@ class EventBus:
         published.id = published.id or new_id()
         published.origin = published.origin or self._origin
         published.timestamp = time.time()
-        canonical, short = canonical_type(event_type), short_name(event_type)
+        canonical, short = published_type(event_type), short_name(event_type)
+        if canonical != event_type:
+            published.args.fields["type"].string_value = canonical
         # One message for every subscriber, so each door encodes it once
         # (see memo.py); nobody may change it.
         shared = hub_pb2.StreamEventsResponse(event=published)

@@ -31,6 +31,18 @@ def canonical_type(name: str) -> str:
     return name
 
 
+def published_type(name: str) -> str:
+    """The type an event is published with: its full name, whichever way it was
+    written (`CustomEvent`, `platypush.events.custom.CustomEvent`), so every
+    subscriber and hook sees one spelling. Unknown short names stay as given."""
+    name = canonical_type(name)
+    if "." not in name:
+        for known in Event._classes:
+            if known.rsplit(".", 1)[-1] == name:
+                return known
+    return name
+
+
 def short_name(name: str) -> str:
     """The class name: `CustomEvent` for `platypush.message.event.custom.CustomEvent`."""
     return name.rsplit(".", 1)[-1]
