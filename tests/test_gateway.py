@@ -151,6 +151,20 @@ async def test_execute_honours_its_timeout_as_a_deadline(
             )
 
 
+async def test_execute_reads_json_whatever_its_content_type(
+    gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
+) -> None:
+    """As Platypush: `curl -d '{...}'` without the header sends it as a form."""
+    body = '{"type": "request", "action": "utils.echo", "args": {"hi": 1}}'
+    headers = {"X-Token": admin.token, "Content-Type": "application/x-www-form-urlencoded"}
+    async with http.post(f"{gateway_url}/execute", data=body, headers=headers) as response:
+        assert response.status == 200
+        assert (await response.json())["response"] == {"output": {"hi": 1}, "errors": []}
+    async with http.post(f"{gateway_url}/execute", data="{bad", headers=headers) as response:
+        assert response.status == 400
+        assert (await response.json())["error"] == "MALFORMED_JSON"
+
+
 async def test_execute_without_credentials(
     gateway_url: str, http: aiohttp.ClientSession, admin: Credentials
 ) -> None:
@@ -189,7 +203,9 @@ async def test_before_the_first_user_everything_needs_registration(
     [
         ("POST", "/execute", {"data": b"{not json", "headers": {"Content-Type": "application/json"}}, 400,
          "MALFORMED_JSON"),
-        ("POST", "/execute", {"data": b"action=x", "headers": {"Content-Type": "text/plain"}}, 415,
+        ("POST", "/execute", {"data": b"action=x", "headers": {"Content-Type": "text/plain"}}, 400,
+         "MALFORMED_JSON"),
+        ("POST", "/api/v1/tokens", {"data": b"name=x", "headers": {"Content-Type": "text/plain"}}, 415,
          "UNSUPPORTED_MEDIA_TYPE"),
         ("POST", "/execute", {"json": {"action": "utils.echo", "args": {"x": "y" * (1 << 20)}}}, 413,
          "PAYLOAD_TOO_LARGE"),

@@ -50,7 +50,7 @@ def handler(invoker: Invoker) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         call = call_of(request)
-        status, answer = await execute(invoker, await json_body(request), call)
+        status, answer = await execute(invoker, await json_body(request, any_type=True), call)
         return json_response(answer, status)
 
     return handle

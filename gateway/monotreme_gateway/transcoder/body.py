@@ -19,10 +19,14 @@ async def read_body(request: web.Request) -> bytes:
         raise GatewayError(413, "PAYLOAD_TOO_LARGE", f"the body is over the limit of {limit} bytes") from None
 
 
-async def json_body(request: web.Request) -> Any:
-    """The request's JSON body ({} when empty); 413, 415 or 400 otherwise."""
-    if request.content_type not in ("application/json", "application/octet-stream", "") and not (
-        request.content_type.endswith("+json")
+async def json_body(request: web.Request, *, any_type: bool = False) -> Any:
+    """The request's JSON body ({} when empty); 413, 415 or 400 otherwise.
+    `any_type` reads JSON whatever the Content-Type says, as Platypush's
+    `/execute` does (`curl -d '{...}'` sends it as a form)."""
+    if (
+        not any_type
+        and request.content_type not in ("application/json", "application/octet-stream", "")
+        and not request.content_type.endswith("+json")
     ):
         raise GatewayError(415, "UNSUPPORTED_MEDIA_TYPE", f"send JSON, not {request.content_type}")
     raw = await read_body(request)
