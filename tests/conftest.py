@@ -219,7 +219,7 @@ async def spawn_server() -> AsyncIterator[Callable[..., Awaitable[SpawnedServer]
             server.log.append(line)
             if match := _LISTENING.search(line):
                 server.ports[match[1]] = int(match[2])
-            if line.rstrip().endswith(": ready"):
+            if line.rstrip().endswith((": ready", '"message": "ready"}')):  # text or JSON lines
                 break
 
         async def drain(stream: asyncio.StreamReader) -> None:

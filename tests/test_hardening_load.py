@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from monotreme.cli import RepeatFilter
+from monotreme.logs import RepeatFilter
 
 from tests.conftest import SpawnedServer
 

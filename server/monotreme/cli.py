@@ -19,10 +19,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monotreme import logs
 from monotreme.errors import ConfigError, ServiceError
 
 if TYPE_CHECKING:
-    from monotreme.config import Config, LoggingSettings
+    from monotreme.config import Config
     from monotreme.identity.accounts import Accounts
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -61,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--strict", action="store_true", help="refuse to start on a plugin not installed or a broken script"
     )
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), help="json: one JSON object a line (default: text)"
+    )
 
     gateway = commands.add_parser("gateway", help="run the HTTP gateway alone, in front of a remote hub")
     gateway.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the hub's gRPC address")
@@ -68,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--http-port", type=int, default=8008, help="HTTP port (default 8008)")
     gateway.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest body accepted")
     gateway.add_argument("--device-id", help="the `origin` of its answers (default: the host name)")
+    gateway.add_argument(
+        "--log-format", choices=("text", "json"), help="json: one JSON object a line (default: text)"
+    )
 
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = with_config(user.add_parser("add", help="add a user (the first one is an admin)"))
@@ -150,7 +157,7 @@ def _serve(args: argparse.Namespace) -> None:
     config = _config(
         args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port, strict=args.strict
     )
-    _configure_logging(config.logging)
+    logs.configure(config.logging, json_lines=args.log_format == "json")
     _make_room_for(config.server.max_connections)
     try:
         asyncio.run(Server(config).serve())
@@ -162,6 +169,8 @@ def _gateway(args: argparse.Namespace) -> None:
     from monotreme_gateway.site import MAX_CONNECTIONS, serve_remote
 
     origin = args.device_id or socket.gethostname()
+    if args.log_format == "json":
+        logs.configure(json_lines=True)
     _make_room_for(MAX_CONNECTIONS)
     try:
         asyncio.run(
@@ -230,48 +239,9 @@ def _restore(args: argparse.Namespace) -> None:
     print(f"restored {', '.join(files)} into {config.data_dir}")
 
 
-class RepeatFilter(logging.Filter):
-    """Lets a message through once per `window` seconds, then once more with
-    the count of the repeats it stood for: a flood of one error (a full
-    accept queue, a client sending garbage in a loop) is a line a minute,
-    not hundreds of thousands of tracebacks."""
-
-    def __init__(self, window: float = 60.0, remembered: int = 1024) -> None:
-        super().__init__()
-        self._window = window
-        self._remembered = remembered
-        # message -> (when it was last let through, repeats held back since)
-        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
-        key = (record.name, record.levelno, record.getMessage())
-        shown, repeats = self._seen.get(key, (-self._window, 0))
-        if now - shown < self._window:
-            self._seen[key] = (shown, repeats + 1)
-            return False
-        if repeats:
-            record.msg, record.args = f"{key[2]} (repeated {repeats} times in {now - shown:.0f} s)", None
-        if len(self._seen) >= self._remembered:  # forget what is past its window
-            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self._window}
-        self._seen[key] = (now, 0)
-        return True
-
-
-def _configure_logging(settings: LoggingSettings | None = None) -> None:
-    """The log as the config's `logging:` section says (Platypush's keys), else
-    the default; a repeated message lets through a line a minute either way."""
-    if settings is None:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    else:
-        settings.apply()
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RepeatFilter())
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    _configure_logging()
+    logs.configure()
     commands = {"serve": _serve, "gateway": _gateway, "backup": _backup, "restore": _restore}
     run = {**commands, "add": _user_add, "create": _token_create}[
         getattr(args, "action", None) or args.command

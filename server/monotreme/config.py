@@ -114,9 +114,12 @@ class LoggingSettings:
         filename = str(Path(self.filename).expanduser()) if self.filename else None
         if filename:
             Path(filename).parent.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(
-            level=level, filename=filename, format=self.format, datefmt=self.datefmt, force=True
-        )
+        # `json`: one JSON object a line, which monotreme.logs formats.
+        fmt = logging.BASIC_FORMAT if self.format == "json" else self.format
+        try:
+            logging.basicConfig(level=level, filename=filename, format=fmt, datefmt=self.datefmt, force=True)
+        except ValueError as e:  # a format string logging cannot use
+            raise ConfigError(None, "logging.format", str(e)) from None
 
 
 _initialized: Config | None = None
