@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from monotreme.errors import ConfigError
+from monotreme.identity.jwts import KEY_FILE
+from monotreme.store.sqlite import DATABASE
 
-DATABASE = "monotreme.db"
-SECRETS = ("jwt.secret",)
+SECRETS = (KEY_FILE,)
 _MANIFEST = "manifest.json"
 _FORMAT = 1
 

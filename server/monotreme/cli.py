@@ -169,8 +169,6 @@ def _gateway(args: argparse.Namespace) -> None:
     from monotreme_gateway.site import MAX_CONNECTIONS, serve_remote
 
     origin = args.device_id or socket.gethostname()
-    if args.log_format == "json":
-        logs.configure(json_lines=True)
     _make_room_for(MAX_CONNECTIONS)
     try:
         asyncio.run(
@@ -199,9 +197,9 @@ def _read_password(from_stdin: bool) -> str:
 def _accounts(config: Config) -> Iterator[Accounts]:
     """The accounts of the hub whose data dir `config` names, without a server."""
     from monotreme.identity import Identity
-    from monotreme.store.sqlite import Store
+    from monotreme.store.sqlite import DATABASE, Store
 
-    store = Store(config.data_dir / "monotreme.db")
+    store = Store(config.data_dir / DATABASE)
     try:
         yield Identity.open(store, config.data_dir, config.auth).accounts
     finally:
@@ -241,7 +239,7 @@ def _restore(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logs.configure()
+    logs.configure(json_lines=getattr(args, "log_format", None) == "json")
     commands = {"serve": _serve, "gateway": _gateway, "backup": _backup, "restore": _restore}
     run = {**commands, "add": _user_add, "create": _token_create}[
         getattr(args, "action", None) or args.command

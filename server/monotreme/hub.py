@@ -17,7 +17,7 @@ from monotreme.errors import ConfigError
 from monotreme.events.bus import EventBus
 from monotreme.identity import Identity
 from monotreme.plugins import builtin_plugins
-from monotreme.store.sqlite import Store
+from monotreme.store.sqlite import DATABASE, Store
 
 
 class Hub:
@@ -26,7 +26,7 @@ class Hub:
     def __init__(self, config: Config) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.data_dir / "monotreme.db")
+        self.store = Store(config.data_dir / DATABASE)
         try:
             self.identity = Identity.open(self.store, config.data_dir, config.auth)
             self.bus = EventBus(origin=config.server.device_id, queue_size=config.events.queue_size)

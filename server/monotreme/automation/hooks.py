@@ -19,7 +19,7 @@ from typing import Any
 
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.automation.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
-from monotreme.automation.threads import in_own_thread
+from monotreme.automation.threads import call_script
 from monotreme.events import filters
 from monotreme.events.filters import Binder, Bindings, Predicate
 from monotreme.events.types import Event, WebhookEvent, canonical_type, short_name, type_matches
@@ -95,9 +95,7 @@ def function_hook(function: Callable[..., Any], event_type: str, conditions: dic
     async def run(event: Event, bound: Bindings) -> Any:
         args = (event,) if takes_event else ()
         kwargs = bound if takes_any else {k: v for k, v in bound.items() if k in parameters}
-        if inspect.iscoroutinefunction(function):
-            return await function(*args, **kwargs)
-        return await in_own_thread(function, *args, **kwargs)
+        return await call_script(function, *args, **kwargs)
 
     filters.check(conditions, name)
     return Hook(name, canonical_type(event_type), conditions, run)

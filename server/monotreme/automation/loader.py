@@ -8,6 +8,7 @@ what `load` answers."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.machinery
 import importlib.util
@@ -26,7 +27,7 @@ from monotreme.automation import platypush_imports
 from monotreme.automation.hooks import Hook, function_hook, yaml_hook
 from monotreme.automation.procedures import RunAction, StepError, compile_procedure
 from monotreme.automation.schedules import Job, function_job, yaml_job
-from monotreme.automation.threads import in_own_thread
+from monotreme.automation.threads import defined_at, in_own_thread
 from monotreme.config import Config
 from monotreme.errors import ConfigError
 
@@ -106,9 +107,7 @@ def _add_functions(config: Config, module: ModuleType, loaded: Automation) -> No
                 "type": "python",
                 "name": name,
                 "args": [p.name for p in spec.params],
-                "module": module.__name__,
-                "source": inspect.getsourcefile(value),
-                "line": inspect.getsourcelines(value)[1],
+                **defined_at(value),
             }
             loaded.procedures.append(LoadedProcedure(spec, definition, where))
         for event_type, filters in getattr(value, "__monotreme_hooks__", ()):
@@ -125,10 +124,7 @@ def _script_procedure(name: str, function: Callable[..., Any]) -> ActionSpec:
     if inspect.iscoroutinefunction(function):
         return spec
 
-    async def blocking(**args: Any) -> Any:
-        return await in_own_thread(function, **args)
-
-    return dataclasses.replace(spec, function=blocking)
+    return dataclasses.replace(spec, function=functools.partial(in_own_thread, function))
 
 
 def _load_scripts(config: Config) -> list[ModuleType]:

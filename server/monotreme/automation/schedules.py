@@ -17,7 +17,6 @@ naming its job. Every job is also the action `cron.NAME`, which runs it now.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -33,7 +32,7 @@ from dateutil import tz
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.schema import ActionSpec
 from monotreme.automation.procedures import Procedure, RunAction, StepError, compile_steps
-from monotreme.automation.threads import in_own_thread
+from monotreme.automation.threads import call_script, defined_at
 from monotreme.errors import FailedPrecondition
 
 log = logging.getLogger(__name__)
@@ -101,16 +100,9 @@ def function_job(name: str, function: Callable[..., Any]) -> Job:
     """A script's `@cron` function, sync (on a thread of its own) or async."""
 
     async def run() -> Any:
-        if inspect.iscoroutinefunction(function):
-            return await function()
-        return await in_own_thread(function)
+        return await call_script(function)
 
-    definition = {
-        "type": "python",
-        "module": function.__module__,
-        "source": inspect.getsourcefile(function),
-        "line": inspect.getsourcelines(function)[1],
-    }
+    definition = {"type": "python", **defined_at(function)}
     return Job(name, function.__monotreme_cron__, run, definition)  # type: ignore[attr-defined]
 
 

@@ -1,10 +1,12 @@
-"""Running blocking script code without starving the event loop's thread pool."""
+"""Running script code: blocking functions without starving the event loop's
+thread pool, and where a script's function was defined."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -40,3 +42,19 @@ async def in_own_thread(function: Callable[..., Any], /, *args: Any, **kwargs: A
 
     threading.Thread(target=target, name=getattr(function, "__name__", "script"), daemon=True).start()
     return await future
+
+
+async def call_script(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Awaits a script's async function, or runs a sync one on a thread of its own."""
+    if inspect.iscoroutinefunction(function):
+        return await function(*args, **kwargs)
+    return await in_own_thread(function, *args, **kwargs)
+
+
+def defined_at(function: Callable[..., Any]) -> dict[str, Any]:
+    """Where a script's function is, as `inspect` actions show it."""
+    return {
+        "module": function.__module__,
+        "source": inspect.getsourcefile(function),
+        "line": inspect.getsourcelines(function)[1],
+    }

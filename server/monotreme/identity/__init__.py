@@ -10,7 +10,7 @@ from pathlib import Path
 from monotreme.config import AuthSettings
 from monotreme.identity.accounts import Accounts
 from monotreme.identity.credentials import Credentials, static_token
-from monotreme.identity.jwts import Jwts, signing_key
+from monotreme.identity.jwts import KEY_FILE, Jwts, signing_key
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
 from monotreme.store.sqlite import Store
@@ -27,7 +27,7 @@ class Identity:
 
     @staticmethod
     def open(store: Store, data_dir: Path, settings: AuthSettings) -> Identity:
-        jwts = Jwts(signing_key(data_dir / "jwt.secret"), settings)
+        jwts = Jwts(signing_key(data_dir / KEY_FILE), settings)
         revocations = Revocations()
         accounts = Accounts(store, jwts, Throttle(settings), revocations, settings)
         credentials = Credentials(store, accounts, jwts, revocations, settings, static_token())

@@ -16,6 +16,8 @@ from monotreme.errors import InvalidArgument, Unauthenticated
 from monotreme.store.sqlite import UserRow
 
 DAY = 86400.0
+# The signing key's file in the data dir.
+KEY_FILE = "jwt.secret"
 _CLAIMS = ["exp", "sub", "jti"]
 # The longest lifetime a caller may ask for a token or JWT (a century).
 MAX_EXPIRY_DAYS = 36500.0

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The store's file in the data dir.
+DATABASE = "monotreme.db"
 _SCHEMA = """
 CREATE TABLE users (
     id INTEGER PRIMARY KEY,
