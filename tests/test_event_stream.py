@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
-from monotreme.events.bus import EventBus
+from monotreme.events.bus import LocalBus
 from monotreme.events.filters import predicate
 from monotreme.events.types import type_matches
 from monotreme.server import Server
@@ -175,10 +175,10 @@ async def test_a_slow_subscriber_loses_its_oldest_events_and_is_told(
 
 
 async def test_bus_drops_the_oldest_when_a_queue_is_full() -> None:
-    bus = EventBus(origin="test", queue_size=8)
+    bus = LocalBus("test", queue_size=8, history_size=100, history_seconds=60)
     async with bus.subscribe(hub_pb2.StreamEventsRequest()) as subscription:
         for i in range(50):
-            bus.publish(custom_event(n=i))
+            await bus.publish(custom_event(n=i))
         received = [await anext(subscription) for _ in range(8)]
     assert [int(r.event.args.fields["args"].struct_value["n"]) for r in received] == list(range(42, 50))
     assert [r.missed for r in received] == [42, 0, 0, 0, 0, 0, 0, 0]

@@ -231,7 +231,7 @@ async def test_any_platypush_event_class_imports_and_matches_its_events(
     event = hub_pb2.Event(type="event")
     for on in (False, True):
         event.args.update({"type": "platypush.message.event.light.LightStatusChangeEvent", "on": on})
-        server.hub.bus.publish(event)
+        await server.hub.bus.publish(event)
     await eventually(lambda: module.seen == [("LightStatusChangeEvent", True)])
 
 

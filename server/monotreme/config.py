@@ -84,6 +84,10 @@ class AuthSettings:
 class EventSettings:
     # Events queued per subscriber before its oldest are dropped (and counted).
     queue_size: int = 1024
+    # The embedded bus's history, for streams that resume after an event id:
+    # the newest `history_size` events, none older than `history_seconds`.
+    history_size: int = 10_000
+    history_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)

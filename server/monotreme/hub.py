@@ -14,7 +14,7 @@ from monotreme.automation.schedules import Scheduler
 from monotreme.automation.webhooks import Webhooks
 from monotreme.config import Config
 from monotreme.errors import ConfigError
-from monotreme.events.bus import EventBus
+from monotreme.events.bus import EventBus, LocalBus
 from monotreme.identity import Identity
 from monotreme.plugins import builtin_plugins
 from monotreme.store.sqlite import DATABASE, Store
@@ -29,7 +29,12 @@ class Hub:
         self.store = Store(config.data_dir / DATABASE)
         try:
             self.identity = Identity.open(self.store, config.data_dir, config.auth)
-            self.bus = EventBus(origin=config.server.device_id, queue_size=config.events.queue_size)
+            self.bus: EventBus = LocalBus(
+                config.server.device_id,
+                config.events.queue_size,
+                config.events.history_size,
+                config.events.history_seconds,
+            )
             self.actions = ActionRegistry([*builtin_plugins(), *installed_plugins()], config)
             self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
             self.hooks = HookRunner(self.dispatcher)
@@ -61,7 +66,8 @@ class Hub:
             self.actions.register(spec)
 
     async def start(self) -> None:
-        """Starts the plugins, then the schedules; the hub serves calls once this returns."""
+        """Starts the bus, the plugins, then the schedules; the hub serves calls once this returns."""
+        await self.bus.start()
         await self.actions.start(
             PluginContext(self.bus, self.store, self.config, self.actions, self.schedules)
         )
@@ -74,5 +80,5 @@ class Hub:
         await self.schedules.close()
         await self.hooks.close()
         await self.actions.stop()
-        self.bus.close()
+        await self.bus.stop()
         self.store.close()

@@ -109,7 +109,7 @@ class Server:
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
         scripting.attach(None)
-        self.hub.bus.close()
+        self.hub.bus.end_streams()
         if self._http is not None:
             await self._http.shutdown()
             await self._http.cleanup()

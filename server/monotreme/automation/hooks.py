@@ -139,25 +139,24 @@ def yaml_hook(key: str, raw: Any, run_action: RunAction) -> Hook:
 class HookRunner:
     dispatcher: Dispatcher
     hooks: list[Hook] = field(default_factory=list)
-    _waiting: dict[str, HookAnswer] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_RUNNING))
 
     def add(self, hook: Hook) -> None:
         self.hooks.append(hook)
 
-    def expect(self, event_id: str) -> HookAnswer:
-        """An outcome for the event with this id, settled by its hooks once it is published."""
-        outcome = HookAnswer(asyncio.get_running_loop().create_future())
-        self._waiting[event_id] = outcome
-        return outcome
-
-    def forget(self, event_id: str) -> None:
-        self._waiting.pop(event_id, None)
-
     def on_event(self, message: hub_pb2.Event) -> None:
         """The bus listener: starts a task per matching hook and returns."""
-        outcome = self._waiting.get(message.id)
+        self._start(message, None)
+
+    def answer(self, message: hub_pb2.Event) -> HookAnswer:
+        """Runs the hooks of a published event whose caller waits for their
+        answer (a web hook's), here rather than on the bus's listener path."""
+        outcome = HookAnswer(asyncio.get_running_loop().create_future())
+        self._start(message, outcome)
+        return outcome
+
+    def _start(self, message: hub_pb2.Event, outcome: HookAnswer | None) -> None:
         if not self.hooks:
             if outcome is not None:
                 outcome.finished()

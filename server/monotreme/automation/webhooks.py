@@ -29,7 +29,6 @@ import orjson
 from monotreme.automation.hooks import HookRunner
 from monotreme.events.bus import EventBus
 from monotreme.events.types import WEBHOOK_EVENT
-from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
 from monotreme.values import fill_struct, to_jsonable
 
@@ -117,23 +116,23 @@ class Webhooks:
             "data": _data(request.body, headers.get("Content-Type", "")),
             "headers": headers,
         }
-        event = hub_pb2.Event(id=new_id())
+        event = hub_pb2.Event()
         try:
             fill_struct(event.args, {"type": WEBHOOK_EVENT, **fields})
         except ValueError as e:  # the caller's data: too deep, a number too large...
             return _error(400, "INVALID_ARGUMENT", f"the request cannot be an event: {e}")
-        outcome = self._hooks.expect(event.id)
         started = time.monotonic()
+        # Subscribers see the event; its hooks run here, where the caller waits
+        # for their answer, and not again on the bus's listener path.
+        published = await self._bus.publish(event, run_listeners=False)
+        outcome = self._hooks.answer(published)
         try:
-            self._bus.publish(event)
             kind, value = await asyncio.wait_for(outcome.future, self._timeout)
         except TimeoutError:
             waited = time.monotonic() - started
             return _error(
                 504, "HOOK_TIMEOUT", f"the hook '{request.hook}' did not answer within {waited:.0f} s"
             )
-        finally:
-            self._hooks.forget(event.id)
         if kind == "error":
             return _error(500, "HOOK_FAILED", value)
         if kind == "busy":

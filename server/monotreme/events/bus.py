@@ -1,4 +1,4 @@
-"""The in-process event bus.
+"""The event bus: what every engine shares, and the embedded (in-process) one.
 
 Publishing never waits for a subscriber: each subscriber has its own bounded
 queue, drained by its own consumer (a stream, a websocket, a hook runner).
@@ -8,23 +8,30 @@ is dropped to make room, and the next message it receives carries `missed`,
 the number of events it lost since its previous message. Newer state wins,
 memory stays bounded, and nobody else waits. (Over a network the transport's
 own buffers hold some events first, so a stalled client sees a few old ones,
-then the gap with its `missed` count, then the newest.) Call `publish` on
-the event loop.
+then the gap with its `missed` count, then the newest.)
+
+Resume: the bus gives every event an id that orders it (32 hex digits; a
+later event has a greater id) and keeps a bounded history. A subscriber that
+asks for the events `after` an id gets those still in the history first, in
+order, then the live ones, with no duplicate and no gap; the events it can no
+longer have are counted in its first message's `missed`. An engine (this
+module's embedded bus, or Redis Streams) provides the history, the ids and
+the delivery; subscriptions, filters and fan-out are shared here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from monotreme.errors import InvalidArgument
 from monotreme.events import filters
 from monotreme.events.types import canonical_type, published_type, short_name
-from monotreme.ids import new_id
 from monotreme.v1 import hub_pb2
 from monotreme.values import from_struct
 
@@ -33,6 +40,42 @@ from monotreme.values import from_struct
 # client that stalls must not hold its connection's memory forever. Both
 # doors apply it, the gRPC stream and the websocket alike.
 SEND_TIMEOUT = 10.0
+
+ID_DIGITS = 32
+
+
+def check_id(event_id: str, where: str) -> str:
+    """An event id as a client sent it back (to resume after it), or InvalidArgument."""
+    if len(event_id) != ID_DIGITS or not all(c in "0123456789abcdef" for c in event_id):
+        raise InvalidArgument(
+            f"{where}: '{event_id[:64]}' is not an event id of this hub ({ID_DIGITS} hex digits)"
+        )
+    return event_id
+
+
+class Routed:
+    """A published event as the bus routes it: its type names worked out once
+    for every subscriber, its args converted only if someone filters on them.
+    `shared` is one message for every subscriber, so each door encodes it once
+    (see memo.py); nobody may change it."""
+
+    __slots__ = ("_args", "shared", "short", "type")
+
+    def __init__(self, event: hub_pb2.Event) -> None:
+        self.shared = hub_pb2.StreamEventsResponse(event=event)
+        self.type = event.args.fields["type"].string_value
+        self.short = short_name(self.type)
+        self._args: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.shared.event.id
+
+    @property
+    def args(self) -> dict[str, Any]:
+        if self._args is None:
+            self._args = from_struct(self.shared.event.args)
+        return self._args
 
 
 class Subscription:
@@ -44,21 +87,38 @@ class Subscription:
         self._short_names = frozenset(n for n in names if "." not in n)
         self._any_type = not names
         self._origins = frozenset(origins)
-        self.test = filters.predicate(args) if args else None
+        self._test = filters.predicate(args) if args else None
         self._queue: deque[hub_pb2.StreamEventsResponse] = deque(maxlen=max(1, queue_size))
         self._missed = 0
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
 
-    def matches(self, event_type: str, short: str, origin: str) -> bool:
-        return (self._any_type or event_type in self._full_names or short in self._short_names) and (
-            not self._origins or origin in self._origins
+    def wants(self, routed: Routed) -> bool:
+        return (
+            (self._any_type or routed.type in self._full_names or routed.short in self._short_names)
+            and (not self._origins or routed.shared.event.origin in self._origins)
+            and (self._test is None or self._test(routed.args))
         )
 
     def offer(self, event: hub_pb2.StreamEventsResponse) -> None:
         if len(self._queue) == self._queue.maxlen:
             self._missed += 1  # the deque drops its oldest on append
         self._queue.append(event)
+        self._wake()
+
+    def replay(self, lost: int, backlog: Iterable[Routed]) -> None:
+        """Puts the history a resuming subscriber asked for before the live
+        events already queued, leaving out those it would see twice; `lost`
+        events are gone from the history."""
+        first_live = self._queue[0].event.id if self._queue else None
+        earlier = [r.shared for r in backlog if (first_live is None or r.id < first_live) and self.wants(r)]
+        if not earlier and not lost:
+            return
+        merged = [*earlier, *self._queue]
+        keep = self._queue.maxlen or 1
+        self._missed += lost + max(0, len(merged) - keep)
+        self._queue.clear()
+        self._queue.extend(merged[-keep:])
         self._wake()
 
     def close(self) -> None:
@@ -88,20 +148,49 @@ class Subscription:
         return hub_pb2.StreamEventsResponse(event=shared.event, missed=missed)
 
 
-class EventBus:
+class EventBus(ABC):
+    """Subscriptions, filters and fan-out; an engine subclass stores, orders
+    and delivers events (`publish`, `_since`) and calls `_deliver` with every
+    published event, its own and other processes', in order."""
+
     def __init__(self, origin: str, queue_size: int) -> None:
         self._origin = origin
         self._queue_size = queue_size
         self._subscriptions: set[Subscription] = set()
         self._listeners: list[Callable[[hub_pb2.Event], None]] = []
-        self._closed = False
+        self._ended = False
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
-    def publish(self, event: hub_pb2.Event) -> hub_pb2.Event:
-        """Fills id, origin and timestamp, fans the event out and answers it as published."""
+    @abstractmethod
+    async def publish(self, event: hub_pb2.Event, *, run_listeners: bool = True) -> hub_pb2.Event:
+        """Publishes the event and answers it as published (id, origin and
+        timestamp filled). Listeners run once per event across the hub's
+        processes, unless `run_listeners` is false (the publisher runs what
+        it must itself). Raises InvalidArgument without `args.type`."""
+
+    @abstractmethod
+    async def _since(self, after: str) -> tuple[int, list[Routed]]:
+        """How many events published after `after` the history no longer
+        holds, and those it holds, oldest first."""
+
+    async def start(self) -> None:  # noqa: B027 (the embedded bus has nothing to connect)
+        """Connects the engine."""
+
+    async def stop(self) -> None:
+        """Ends every stream and disconnects the engine."""
+        self.end_streams()
+
+    def add_listener(self, listener: Callable[[hub_pb2.Event], None]) -> None:
+        """Calls `listener` with every published event, once across the hub's
+        processes, on the bus's path: it must only hand the event on (the hook
+        runner starts tasks)."""
+        self._listeners.append(listener)
+
+    def _stamp(self, event: hub_pb2.Event) -> hub_pb2.Event:
+        """A copy of the event as it will be published, without its id: the engine orders it."""
         event_type = event.args.fields["type"].string_value if "type" in event.args.fields else ""
         if not event_type:
             raise InvalidArgument(
@@ -110,57 +199,90 @@ class EventBus:
         published = hub_pb2.Event()
         published.CopyFrom(event)
         published.type = "event"
-        published.id = published.id or new_id()
         published.origin = published.origin or self._origin
         published.timestamp = time.time()
-        canonical, short = published_type(event_type), short_name(event_type)
+        canonical = published_type(event_type)
         if canonical != event_type:
             published.args.fields["type"].string_value = canonical
-        # One message for every subscriber, so each door encodes it once
-        # (see memo.py); nobody may change it.
-        shared = hub_pb2.StreamEventsResponse(event=published)
-        args: dict[str, Any] | None = None
-        for subscription in self._subscriptions:
-            if not subscription.matches(canonical, short, published.origin):
-                continue
-            if subscription.test is not None:
-                if args is None:  # converted once, and only when someone filters on args
-                    args = from_struct(published.args)
-                if not subscription.test(args):
-                    continue
-            subscription.offer(shared)
-        for listener in self._listeners:
-            listener(published)
         return published
 
-    def add_listener(self, listener: Callable[[hub_pb2.Event], None]) -> None:
-        """Calls `listener` with every published event, on the publisher's path:
-        it must only hand the event on (the hook runner starts tasks)."""
-        self._listeners.append(listener)
+    def _deliver(self, routed: Routed, run_listeners: bool) -> None:
+        for subscription in self._subscriptions:
+            if subscription.wants(routed):
+                subscription.offer(routed.shared)
+        if run_listeners:
+            for listener in self._listeners:
+                listener(routed.shared.event)
 
     @asynccontextmanager
     async def subscribe(
         self, request: hub_pb2.StreamEventsRequest, queue_size: int | None = None
     ) -> AsyncIterator[Subscription]:
-        """A subscription for the request's filters, removed when the block ends."""
+        """A subscription for the request's filters, removed when the block ends;
+        with `request.after`, the history after that id comes first."""
         args = from_struct(request.args)
         try:
             filters.check(args, "args")
         except ValueError as e:
             raise InvalidArgument(str(e)) from None
+        after = check_id(request.after, "after") if request.after else ""
         subscription = Subscription(
             list(request.types), list(request.origins), args, queue_size or self._queue_size
         )
-        if self._closed:
+        if self._ended:
             subscription.close()
+        # Live events queue from here on, while the history is read.
         self._subscriptions.add(subscription)
         try:
+            if after:
+                subscription.replay(*await self._since(after))
             yield subscription
         finally:
             self._subscriptions.discard(subscription)
 
-    def close(self) -> None:
+    def end_streams(self) -> None:
         """Ends every subscription (server shutdown); idempotent."""
-        self._closed = True
+        self._ended = True
         for subscription in self._subscriptions:
             subscription.close()
+
+
+class LocalBus(EventBus):
+    """The embedded engine: one process, its history in memory.
+
+    Ids are this run's start (milliseconds) and the event's number in the run,
+    16 hex digits each: ordered within a run and after every earlier run's."""
+
+    def __init__(self, origin: str, queue_size: int, history_size: int, history_seconds: float) -> None:
+        super().__init__(origin, queue_size)
+        self._run = f"{time.time_ns() // 1_000_000:016x}"
+        self._count = 0
+        self._history: deque[tuple[float, Routed]] = deque(maxlen=max(1, history_size))
+        self._history_seconds = history_seconds
+
+    async def publish(self, event: hub_pb2.Event, *, run_listeners: bool = True) -> hub_pb2.Event:
+        published = self._stamp(event)
+        self._count += 1
+        published.id = f"{self._run}{self._count:016x}"
+        routed = Routed(published)
+        now = time.monotonic()
+        self._forget_before(now)
+        self._history.append((now, routed))
+        self._deliver(routed, run_listeners)
+        return published
+
+    def _forget_before(self, now: float) -> None:
+        while self._history and self._history[0][0] < now - self._history_seconds:
+            self._history.popleft()
+
+    async def _since(self, after: str) -> tuple[int, list[Routed]]:
+        self._forget_before(time.monotonic())
+        run, number = after[:16], int(after[16:], 16)
+        if run > self._run or (run == self._run and number >= self._count):
+            return 0, []  # nothing after it yet
+        backlog = [routed for _, routed in self._history if routed.id > after]
+        # Event numbers count this run's events the history no longer holds;
+        # an id of an earlier run lost at least one event with that run's history.
+        first = int(backlog[0].id[16:], 16) if backlog else self._count + 1
+        lost = first - 1 - number if run == self._run else first
+        return lost, backlog

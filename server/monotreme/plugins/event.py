@@ -22,4 +22,4 @@ class EventPlugin(Plugin):
         """
         event = hub_pb2.Event()
         fill_struct(event.args, {**args, "type": type})
-        return {"id": self.context.bus.publish(event).id}
+        return {"id": (await self.context.bus.publish(event)).id}

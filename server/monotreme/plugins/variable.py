@@ -36,7 +36,7 @@ class VariablePlugin(Plugin):
             raise ValueError(f"a value cannot be carried by an event: {e}") from None
         for name, value in values.items():
             self.context.store.set_variable(name, value)
-        self.context.bus.publish(event)
+        await self.context.bus.publish(event)
         return values
 
     @action

@@ -73,7 +73,7 @@ class HubService:
     async def PublishEvent(
         self, request: hub_pb2.PublishEventRequest, call: Call
     ) -> hub_pb2.PublishEventResponse:
-        return hub_pb2.PublishEventResponse(event=self._bus.publish(request.event))
+        return hub_pb2.PublishEventResponse(event=await self._bus.publish(request.event))
 
     async def ListActions(
         self, request: hub_pb2.ListActionsRequest, call: Call

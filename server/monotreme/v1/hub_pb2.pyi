@@ -150,7 +150,10 @@ class Event(_message.Message):
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     ARGS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Unique id; assigned by the server when empty."""
+    """Unique id, assigned by the hub when it publishes the event (whatever a
+    publisher sent): 32 hex digits, ordered (a later event has a greater id),
+    so a stream can resume after it.
+    """
     type: _builtins.str
     """Always "event"."""
     origin: _builtins.str
@@ -192,6 +195,13 @@ class StreamEventsRequest(_message.Message):
     TYPES_FIELD_NUMBER: _builtins.int
     ARGS_FIELD_NUMBER: _builtins.int
     ORIGINS_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    after: _builtins.str
+    """Resume: the id of the last event the subscriber saw. The events after it
+    that the hub's history still holds come first, in order, then live ones,
+    with no duplicate and no gap; the first message's `missed` counts those
+    the history no longer holds (whatever the filters). Empty: live only.
+    """
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Event types to receive: full names or short class names (`CustomEvent`)."""
@@ -214,10 +224,11 @@ class StreamEventsRequest(_message.Message):
         types: _abc.Iterable[_builtins.str] | None = ...,
         args: _struct_pb2.Struct | None = ...,
         origins: _abc.Iterable[_builtins.str] | None = ...,
+        after: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["args", b"args"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "origins", b"origins", "types", b"types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "args", b"args", "origins", b"origins", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -266,7 +266,9 @@ class Event(betterproto2.Message):
 
     id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
-    Unique id; assigned by the server when empty.
+    Unique id, assigned by the hub when it publishes the event (whatever a
+    publisher sent): 32 hex digits, ordered (a later event has a greater id),
+    so a stream can resume after it.
     """
 
     type: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -771,6 +773,14 @@ class StreamEventsRequest(betterproto2.Message):
     """
     Sources to receive from: each event's `origin` (the hub's device id for
     its own events, a client's app id for what that client publishes).
+    """
+
+    after: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Resume: the id of the last event the subscriber saw. The events after it
+    that the hub's history still holds come first, in order, then live ones,
+    with no duplicate and no gap; the first message's `missed` counts those
+    the history no longer holds (whatever the filters). Empty: live only.
     """
 
 
