@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import re
 import resource
 import socket
@@ -65,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=("text", "json"), help="json: one JSON object a line (default: text)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N hub processes on the same ports, supervised (they share the store and the bus)",
+    )
+    # Set by `--workers` on the processes it starts: where to say "serving".
+    serve.add_argument("--worker-ready-fd", type=int, help=argparse.SUPPRESS)
 
     gateway = commands.add_parser("gateway", help="run the HTTP gateway alone, in front of a remote hub")
     gateway.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the hub's gRPC address")
@@ -158,11 +167,43 @@ def _serve(args: argparse.Namespace) -> None:
         args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port, strict=args.strict
     )
     logs.configure(config.logging, json_lines=args.log_format == "json")
+    if args.workers is not None:
+        _supervise(config, args.workers, args.argv)
+        return
     _make_room_for(config.server.max_connections)
+    ready_fd = args.worker_ready_fd
+    if ready_fd is not None:
+        from monotreme.workers import die_with_supervisor
+
+        die_with_supervisor()
+    server = Server(config, reuse_port=ready_fd is not None)
+
+    def ready() -> None:
+        os.write(ready_fd, f"{os.getpid()}\n".encode())
+
     try:
-        asyncio.run(Server(config).serve())
+        asyncio.run(server.serve(ready if ready_fd is not None else None))
     except OSError as e:  # a port taken, an address not of this host...
         raise SystemExit(f"monotreme: error: {e}") from None
+
+
+def _supervise(config: Config, count: int, argv: list[str]) -> None:
+    from monotreme.workers import Supervisor, hold_port, worker_command
+
+    if count < 1:
+        raise SystemExit("monotreme: error: --workers: at least 1")
+    settings = config.server
+    try:
+        held = [hold_port(settings.host, settings.grpc_port), hold_port(settings.host, settings.http_port)]
+    except OSError as e:
+        raise SystemExit(f"monotreme: error: cannot hold the ports: {e.strerror or e}") from None
+    grpc_port, http_port = (int(s.getsockname()[1]) for s in held)
+    try:
+        status = asyncio.run(Supervisor(worker_command(argv, grpc_port, http_port), count).run())
+    finally:
+        for sock in held:
+            sock.close()
+    raise SystemExit(status)
 
 
 def _gateway(args: argparse.Namespace) -> None:
@@ -239,6 +280,7 @@ def _restore(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--workers` runs again
     logs.configure(json_lines=getattr(args, "log_format", None) == "json")
     commands = {"serve": _serve, "gateway": _gateway, "backup": _backup, "restore": _restore}
     run = {**commands, "add": _user_add, "create": _token_create}[

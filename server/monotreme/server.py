@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 from monotreme_gateway.invoker import InProcessInvoker
@@ -35,8 +36,10 @@ def services(hub: Hub) -> tuple[MethodTable, HubService]:
 class Server:
     """Starts and stops the hub and its doors; `serve()` runs until SIGTERM/SIGINT."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, reuse_port: bool = False) -> None:
+        """`reuse_port`: listen beside the other worker processes of one hub (`serve --workers`)."""
         self.config = config
+        self._reuse_port = reuse_port
         self.hub = Hub(config)
         self.methods, self._hub_service = services(self.hub)
         self._grpc: GrpcServer | None = None
@@ -67,7 +70,9 @@ class Server:
         await self.hub.start()
         scripting.attach(Running(self.hub.dispatcher, None, asyncio.get_running_loop()))
         # grpc.aio binds its server to the running loop: create it here, not in __init__.
-        self._grpc = GrpcServer(self.methods, max_message_bytes=settings.max_body_bytes)
+        self._grpc = GrpcServer(
+            self.methods, max_message_bytes=settings.max_body_bytes, reuse_port=self._reuse_port
+        )
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
         await self._grpc.start()
         log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
@@ -81,6 +86,7 @@ class Server:
             settings.http_port,
             header_timeout=settings.header_timeout,
             max_connections=settings.max_connections,
+            reuse_port=self._reuse_port,
         )
 
     def _log_start(self) -> None:
@@ -117,8 +123,9 @@ class Server:
             await self._grpc.stop(self.config.server.shutdown_grace)
         await self.hub.close()
 
-    async def serve(self) -> None:
-        """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+    async def serve(self, ready: Callable[[], None] | None = None) -> None:
+        """Runs until SIGTERM or SIGINT, then shuts down gracefully; calls
+        `ready` once it serves (a worker tells its supervisor)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -126,6 +133,8 @@ class Server:
         await self.start()
         self._log_start()
         log.info("ready")
+        if ready is not None:
+            ready()
         await stop.wait()
         log.info("shutting down")
         await self.stop()
