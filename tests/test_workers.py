@@ -89,7 +89,8 @@ async def test_a_worker_that_cannot_start_stops_them_all(spawn_server: Spawn, tm
     config.write_text("no_such_plugin:\n  enabled: true\n")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monotreme", "serve", "--data-dir", str(tmp_path / "data"),
-        "--config", str(config), "--strict", "--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", "--workers", "2",
+        "--config", str(config), "--strict", "--host", "127.0.0.1",
+        "--grpc-port", "0", "--http-port", "0", "--workers", "2",
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(process.communicate(), 60)
