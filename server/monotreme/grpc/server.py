@@ -23,6 +23,7 @@ from monotreme.events.bus import SEND_TIMEOUT
 from monotreme.memo import Memo
 from monotreme.services.status import STATUS_DETAILS_KEY, status_details
 from monotreme.services.table import SERVICES, Method, MethodTable
+from monotreme.v1 import hub_pb2
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,10 @@ class _StalledWrites:
 def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
     deserialize = _deserializer(method)
-    if method.server_streaming:
+    if method.response_type is hub_pb2.StreamEventsResponse:
         # The bus hands every subscriber the same response: serialize it once.
         serialize = Memo(serialize)
+    if method.server_streaming:
 
         async def stream(
             request: Message | _Undecodable, context: grpc.aio.ServicerContext[Any, Any]

@@ -35,6 +35,7 @@ __all__ = (
     "RevokeTokenRequest",
     "RevokeTokenResponse",
     "Session",
+    "StreamEventBatch",
     "StreamEventsRequest",
     "StreamEventsResponse",
     "Token",
@@ -748,6 +749,21 @@ class Session(betterproto2.Message):
 
 
 default_message_pool.register_message("monotreme.v1", "Session", Session)
+
+
+@dataclass(eq=False, repr=False)
+class StreamEventBatch(betterproto2.Message):
+    """
+    Events as they queued for one subscriber.
+    """
+
+    events: "list[StreamEventsResponse]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    In publish order; each with its own `missed`, as StreamEvents sends them.
+    """
+
+
+default_message_pool.register_message("monotreme.v1", "StreamEventBatch", StreamEventBatch)
 
 
 @dataclass(eq=False, repr=False)
