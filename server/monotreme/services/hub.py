@@ -17,7 +17,6 @@ from monotreme.services.table import public
 from monotreme.v1 import hub_pb2
 from monotreme.values import from_struct
 
-
 # Events in one StreamEventBatches message at most: a few dozen kilobytes
 # for typical events, well under any message size limit.
 BATCH_SIZE = 64
