@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 PASSWORD = "a long enough password"
 CUSTOM_EVENT = "platypush.message.event.custom.CustomEvent"
+# The event log's socket, with or without a query (a reconnect adds `?after=`).
+EVENTS_SOCKET = re.compile(r"/ws/events(\?|$)")
 # One browser serves the whole module, so the browser tests share its event loop.
 in_browser = pytest.mark.asyncio(loop_scope="module")
 
@@ -370,7 +373,7 @@ async def test_events_count_what_was_missed_and_reconnect(page: Page) -> None:
     from playwright.async_api import expect
 
     sockets: list[WebSocketRoute] = []
-    await page.route_web_socket("**/ws/events", lambda socket: sockets.append(socket))
+    await page.route_web_socket(EVENTS_SOCKET, lambda socket: sockets.append(socket))
     await register(page)
     await page.get_by_role("link", name="Events").click()
     await eventually(lambda: len(sockets) == 1)
@@ -382,9 +385,54 @@ async def test_events_count_what_was_missed_and_reconnect(page: Page) -> None:
     lost = "The connection to the hub was lost (gone). Reconnecting in 1 s…"
     await expect(page.get_by_text(lost)).to_be_visible()
     await eventually(lambda: len(sockets) == 2)
-    await expect(page.get_by_text("Reconnected.")).to_be_visible()
+    await expect(
+        page.get_by_text("Reconnected. Events published while the connection was down come first.")
+    ).to_be_visible()
+    # The page resumes after the last event it received.
+    assert [urlsplit(s.url).query for s in sockets] == ["", "after=1"]
     sockets[1].send(json.dumps({**frame, "id": "2", "_missed": 2}))
     await expect(page.get_by_text("Missed 5 events")).to_be_visible()
+
+
+@in_browser
+async def test_events_published_while_the_page_was_away_arrive_once_it_reconnects(
+    page: Page, hub: Server
+) -> None:
+    """A relay the test can cut stands between the page and the real hub."""
+    from playwright.async_api import expect
+
+    relays: list[WebSocketRoute] = []
+
+    def relay(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        relays.append(socket)
+
+    await page.route_web_socket(EVENTS_SOCKET, relay)
+    await register(page)
+    await page.get_by_role("link", name="Events").click()
+    await expect(page.get_by_text("Connected: new events appear as they happen.")).to_be_visible()
+    await eventually(lambda: hub.hub.bus.subscriber_count >= 1)
+    token = await token_for(hub)
+    events = page.get_by_role("list", name="Events, newest first")
+
+    async def publish(subtype: str) -> str:
+        event = {"type": "event", "args": {"type": CUSTOM_EVENT, "subtype": subtype}}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{hub.http_url}/api/v1/events", json=event, headers={"X-Token": token}) as r,
+        ):
+            event_id: str = (await r.json())["event"]["id"]
+            return event_id
+
+    before = await publish("before")
+    await expect(events.get_by_role("listitem").filter(has_text="before")).to_be_visible()
+    await relays[0].close(code=4000, reason="cut")  # the page reconnects in 1 s
+    await publish("while-away")
+    await eventually(lambda: len(relays) == 2)
+    await expect(events.get_by_role("listitem").filter(has_text="while-away")).to_be_visible()
+    await expect(events.get_by_role("listitem")).to_have_count(2)  # nothing twice, nothing missed
+    await expect(page.get_by_text("Missed")).to_be_hidden()
+    assert [urlsplit(r.url).query for r in relays] == ["", f"after={before}"]
 
 
 @in_browser
