@@ -5,11 +5,10 @@ newline-delimited `{"result": ...}` lines ending, on failure, with
 `{"error": ...}` (as grpc-gateway does), or Server-Sent Events for clients
 that accept `text/event-stream`.
 
-A server stream is resumable when its request has an `after` field and its
-messages an `event` with an `id` (StreamEvents): each Server-Sent Event's
-`id:` is that event's id, so a browser's EventSource sends the last one back
-as `Last-Event-ID` when it reconnects, and that header fills `after` (over
-`?after=`, which the page's first connection may carry)."""
+In a resumable stream (`Route.resumable`: StreamEvents), each Server-Sent
+Event's `id:` is its event's id, so a browser's EventSource sends the last
+one back as `Last-Event-ID` when it reconnects; that header fills `after`
+(over `?after=`, which the page's first connection may carry)."""
 
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ from aiohttp import web
 from google.protobuf.message import Message
 from monotreme.errors import ServiceError
 from monotreme.events.bus import check_id
-from monotreme.services.table import Method
 
 from monotreme_gateway.invoker import Invoker
 from monotreme_gateway.transcoder import codec, openapi
@@ -49,17 +47,9 @@ async def request_message(route: Route, request: web.Request) -> Message:
         for parent in parents:
             target = target.setdefault(parent, {})
         target[name] = value
-    if _resumable(route.rpc) and (last_seen := request.headers.get("Last-Event-ID")):
+    if route.resumable and (last_seen := request.headers.get("Last-Event-ID")):
         data["after"] = check_id(last_seen, "Last-Event-ID")
     return codec.from_json(data, route.rpc.request_type)
-
-
-def _resumable(rpc: Method) -> bool:
-    """Whether the RPC streams events a client can resume after (see the module's doc)."""
-    if not rpc.server_streaming or "after" not in rpc.request_type.DESCRIPTOR.fields_by_name:
-        return False
-    event = rpc.response_type.DESCRIPTOR.fields_by_name.get("event")
-    return event is not None and event.message_type is not None and "id" in event.message_type.fields_by_name
 
 
 class Transcoder:
@@ -112,12 +102,11 @@ class Transcoder:
             id_line = f"id: {event_id}\n" if event_id else ""
             await response.write(f"{id_line}event: {key}\ndata: {line}\n\n".encode())
 
-        resumable = _resumable(route.rpc)
         call = dataclasses.replace(call_of(request), on_stream_start=start)
         try:
             async for item in self.invoker.stream(route.rpc, message, call):
                 await start()
-                event_id = item.event.id if resumable else ""  # type: ignore[attr-defined]
+                event_id = item.event.id if route.resumable else ""  # type: ignore[attr-defined]
                 await write("result", codec.to_json(item), event_id)
         except ServiceError as e:
             if not response.prepared:
