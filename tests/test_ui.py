@@ -14,11 +14,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import grpc
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from monotreme.server import Server
+from monotreme_gateway.invoker import RemoteInvoker
+from monotreme_gateway.site import create_app, start_site
 
-from tests.conftest import eventually, require, start_server
+from tests.conftest import eventually, register_admin, require, start_server
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, WebSocketRoute
@@ -433,6 +437,63 @@ async def test_events_published_while_the_page_was_away_arrive_once_it_reconnect
     await expect(events.get_by_role("listitem")).to_have_count(2)  # nothing twice, nothing missed
     await expect(page.get_by_text("Missed")).to_be_hidden()
     assert [urlsplit(r.url).query for r in relays] == ["", f"after={before}"]
+
+
+@in_browser
+async def test_a_browsers_event_source_resumes_across_a_gateway_restart(
+    browser: Browser, hub: Server
+) -> None:
+    """Not the UI: the SSE stream as a browser's EventSource reads it, in front
+    of a gateway (`monotreme gateway --upstream`) that restarts on its port."""
+    async with grpc.aio.insecure_channel(hub.grpc_target) as channel:
+        token = (await register_admin(channel)).token
+
+    async def gateway(port: int = 0) -> tuple[RemoteInvoker, web.AppRunner, int]:
+        invoker = RemoteInvoker(hub.grpc_target, origin=hub.config.server.device_id)
+        runner, bound = await start_site(create_app(invoker, max_body_bytes=1 << 20), "127.0.0.1", port)
+        return invoker, runner, bound
+
+    async def publish(subtype: str) -> str:
+        event = {"type": "event", "args": {"type": CUSTOM_EVENT, "subtype": subtype}}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{hub.http_url}/api/v1/events", json=event, headers={"X-Token": token}) as r,
+        ):
+            event_id: str = (await r.json())["event"]["id"]
+            return event_id
+
+    invoker, runner, port = await gateway()
+    context = await browser.new_context(base_url=f"http://127.0.0.1:{port}")
+    try:
+        page = await context.new_page()
+        await page.goto("/healthz")
+        await page.evaluate(
+            """token => {
+                window.seen = [];
+                const source = new EventSource(`/api/v1/events?types=CustomEvent&token=${token}`);
+                source.addEventListener("result", (message) => {
+                    const subtype = JSON.parse(message.data).result.event.args.subtype;
+                    window.seen.push([message.lastEventId, subtype]);
+                });
+            }""",
+            token,
+        )
+        await eventually(lambda: hub.hub.bus.subscriber_count >= 1)
+        ids = [await publish("one")]
+        await page.wait_for_function("window.seen.length === 1")
+        await invoker.close()  # ends the gateway's streams, as its SIGTERM does
+        await runner.cleanup()
+        ids.append(await publish("while-the-gateway-was-down"))
+        invoker, runner, _ = await gateway(port)
+        ids.append(await publish("three"))
+        # EventSource reconnects by itself (in a few seconds), sending the last id it saw.
+        await page.wait_for_function("window.seen.length === 3")
+        seen = await page.evaluate("window.seen")
+    finally:
+        await context.close()
+        await invoker.close()
+        await runner.cleanup()
+    assert seen == [[ids[0], "one"], [ids[1], "while-the-gateway-was-down"], [ids[2], "three"]]
 
 
 @in_browser
