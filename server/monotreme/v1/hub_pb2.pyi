@@ -243,8 +243,10 @@ class StreamEventsResponse(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     MISSED_FIELD_NUMBER: _builtins.int
     missed: _builtins.int
-    """Events this subscriber missed since its previous message because it
-    read too slowly (its queue is bounded; the oldest are dropped).
+    """Events this subscriber missed since its previous message: because it
+    read too slowly (its queue is bounded; the oldest are dropped), or, on
+    the first message of a resumed stream, because the hub's history no
+    longer held them.
     """
     @_builtins.property
     def event(self) -> Global___Event:

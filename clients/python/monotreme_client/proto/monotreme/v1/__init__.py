@@ -816,8 +816,10 @@ class StreamEventsResponse(betterproto2.Message):
 
     missed: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
     """
-    Events this subscriber missed since its previous message because it
-    read too slowly (its queue is bounded; the oldest are dropped).
+    Events this subscriber missed since its previous message: because it
+    read too slowly (its queue is bounded; the oldest are dropped), or, on
+    the first message of a resumed stream, because the hub's history no
+    longer held them.
     """
 
 
