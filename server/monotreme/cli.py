@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     serve = with_config(commands.add_parser("serve", help="run the hub (gRPC and HTTP)"))
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep users, tokens and variables on PostgreSQL (postgresql://user@host/db), "
+        "which several hub processes may share (default: store.url, else SQLite in the data dir)",
+    )
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 for any free port)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8008; 0 for any free port)")
@@ -164,7 +170,12 @@ def _serve(args: argparse.Namespace) -> None:
     from monotreme.server import Server
 
     config = _config(
-        args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port, strict=args.strict
+        args,
+        host=args.host,
+        grpc_port=args.grpc_port,
+        http_port=args.http_port,
+        strict=args.strict,
+        store_url=args.store,
     )
     logs.configure(config.logging, json_lines=args.log_format == "json")
     if args.workers is not None:
@@ -238,9 +249,9 @@ def _read_password(from_stdin: bool) -> str:
 def _accounts(config: Config) -> Iterator[Accounts]:
     """The accounts of the hub whose data dir `config` names, without a server."""
     from monotreme.identity import Identity
-    from monotreme.store.sqlite import DATABASE, Store
+    from monotreme.store import open_store
 
-    store = Store(config.data_dir / DATABASE)
+    store = open_store(config.store.url, config.data_dir)
     try:
         yield Identity.open(store, config.data_dir, config.auth).accounts
     finally:

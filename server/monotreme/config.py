@@ -1,7 +1,7 @@
 """The YAML configuration, with embedded defaults for every setting.
 
-Top-level keys: `server`, `auth`, `events`, `webhooks`, `schedules`, `logging`
-(the sections below), `data_dir`, `scripts_dir`, `strict`, Platypush-style
+Top-level keys: `server`, `store`, `auth`, `events`, `webhooks`, `schedules`,
+`logging` (the sections below), `data_dir`, `scripts_dir`, `strict`, Platypush-style
 `procedure.NAME`, `event.hook.NAME` and `cron.NAME` entries, and any other key
 names a plugin whose settings it holds (`shell: {enabled: true}`).
 
@@ -61,6 +61,13 @@ class ServerSettings:
     header_timeout: float = 10.0
     # Open HTTP connections at most; more are answered 503 and closed.
     max_connections: int = 1024
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    # Where users, tokens, variables... are kept: a `postgresql://` URL (which
+    # several hub processes may share), else SQLite in the data dir.
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ _initialized: Config | None = None
 class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     events: EventSettings = field(default_factory=EventSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
@@ -164,7 +172,7 @@ class Config:
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> Config:
         """Reads `path` and what it includes (or only the defaults), then applies
-        `overrides` (`data_dir`, `strict`, or any `server` setting such as `grpc_port`)."""
+        `overrides` (`data_dir`, `strict`, `store_url`, or any `server` setting such as `grpc_port`)."""
         raw: dict[str, Any] = {}
         origins: dict[str, Path] = {}
         if path is not None:
@@ -188,17 +196,20 @@ class Config:
 
 _SECTIONS = {
     "server": ServerSettings,
+    "store": StoreSettings,
     "auth": AuthSettings,
     "events": EventSettings,
     "webhooks": WebhookSettings,
     "schedules": ScheduleSettings,
     "logging": LoggingSettings,
 }
+# Overrides that are no `server` setting.
+_NOT_SERVER = ("data_dir", "strict", "store_url")
 # Top-level keys that are settings of their own, not plugins.
 _SETTINGS = ("data_dir", "workdir", "scripts_dir", "strict", "device_id")
 # Platypush's storage and bus: Monotreme's store and bus are its own (for now).
 _IGNORED = {
-    "main.db": "ignored (the store is SQLite in the data directory)",
+    "main.db": "ignored (the store is SQLite in the data directory, or store.url)",
     "redis": "ignored (the event bus is in-process)",
 }
 
@@ -248,8 +259,10 @@ def _build(
                 **({"device_id": raw["device_id"]} if "device_id" in raw else {}),
                 **_from_platypush_http(raw.get("backend.http"), where("backend.http")),
                 **values,
-                **{k: v for k, v in overrides.items() if k not in ("data_dir", "strict") and v is not None},
+                **{k: v for k, v in overrides.items() if k not in _NOT_SERVER and v is not None},
             }
+        elif name == "store" and overrides.get("store_url"):
+            values = {**values, "url": overrides["store_url"]}
         sections[name] = _section(kind, values, where(name), name)
     _check_timezone(sections["schedules"].timezone, where("schedules"))
     level = sections["logging"].level

@@ -5,6 +5,8 @@ doors on the services (see server.py, the composition root)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.plugin import PluginContext
 from monotreme.actions.registry import ActionRegistry, installed_plugins
@@ -17,7 +19,13 @@ from monotreme.errors import ConfigError
 from monotreme.events.bus import EventBus, LocalBus
 from monotreme.identity import Identity
 from monotreme.plugins import builtin_plugins
-from monotreme.store.sqlite import DATABASE, Store
+from monotreme.store import open_store
+
+# Seconds between checks of a remote store while it answers, and between
+# tries while it does not (doubling from the first to the last).
+_CHECK_EVERY = 2.0
+_RETRY_FIRST = 0.25
+_RETRY_LAST = 5.0
 
 
 class Hub:
@@ -26,7 +34,7 @@ class Hub:
     def __init__(self, config: Config) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.data_dir / DATABASE)
+        self.store = open_store(config.store.url, config.data_dir)
         try:
             self.identity = Identity.open(self.store, config.data_dir, config.auth)
             self.bus: EventBus = LocalBus(
@@ -47,7 +55,13 @@ class Hub:
         except BaseException:
             self.store.close()
             raise
-        self.ready = False
+        self._started = False
+        self._watch: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the hub serves calls: started, and its store reachable."""
+        return self._started and self.store.available
 
     def _add(self, automation: loader.Automation) -> None:
         for procedure in automation.procedures:
@@ -72,11 +86,29 @@ class Hub:
             PluginContext(self.bus, self.store, self.config, self.actions, self.schedules)
         )
         self.schedules.start()
-        self.ready = True
+        if self.store.remote:
+            self._watch = asyncio.create_task(self._watch_store())
+        self._started = True
+
+    async def _watch_store(self) -> None:
+        """Notices when the store's database goes away, and comes back: while
+        it is away, calls that need it fail at once, and this tries it again,
+        sooner at first."""
+        delay = _RETRY_FIRST
+        while True:
+            # Off the event loop: reaching a database that is gone takes a while.
+            if await asyncio.to_thread(self.store.check):
+                delay = _RETRY_FIRST
+                await asyncio.sleep(_CHECK_EVERY)
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_LAST)
 
     async def close(self) -> None:
         """Stops the schedules, hooks and plugins, ends the event streams and closes the store."""
-        self.ready = False
+        self._started = False
+        if self._watch is not None:
+            self._watch.cancel()
         await self.schedules.close()
         await self.hooks.close()
         await self.actions.stop()

@@ -26,7 +26,7 @@ from monotreme.errors import FailedPrecondition, PermissionDenied, Unauthenticat
 from monotreme.identity.accounts import TOKEN_PREFIX, Accounts, hash_secret
 from monotreme.identity.jwts import DAY, Jwts
 from monotreme.identity.revocation import Key, Revocations
-from monotreme.store.sqlite import Store, TokenRow
+from monotreme.store import Store, TokenRow
 
 # last_used_at is written at most this often per token: the hot path stays write-free.
 _TOUCH_EVERY = 3600.0
