@@ -55,8 +55,11 @@ class Postgres:
     def start(self) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            _as_owner(self.owner, str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-o", options)
-            + ["-l", str(self.directory / "log"), "-w", "-t", "60", "start"],
+            _as_owner(
+                self.owner,
+                *(str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-o", options),
+                *("-l", str(self.directory / "log"), "-w", "-t", "60", "start"),
+            ),
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -91,8 +94,11 @@ def postgres() -> Iterator[Postgres]:
             account = pwd.getpwnam(owner)
             os.chown(directory, account.pw_uid, account.pw_gid)
         subprocess.run(
-            _as_owner(owner, str(POSTGRES_BIN / "initdb"), "-D", str(directory / "data"))
-            + ["-A", "trust", "-U", "postgres", "--no-sync"],
+            _as_owner(
+                owner,
+                *(str(POSTGRES_BIN / "initdb"), "-D", str(directory / "data")),
+                *("-A", "trust", "-U", "postgres", "--no-sync"),
+            ),
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -116,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     ):
         archive = with_config(commands.add_parser(name, help=help_text))
         archive.add_argument("archive", type=Path, metavar="OUT" if name == "backup" else "IN")
+        archive.add_argument(
+            "--store",
+            metavar="URL",
+            help="the hub's PostgreSQL store (default: store.url, else SQLite in the data dir)",
+        )
     return parser
 
 
@@ -276,16 +281,16 @@ def _token_create(args: argparse.Namespace) -> None:
 def _backup(args: argparse.Namespace) -> None:
     from monotreme.backup import backup
 
-    config = _config(args)
-    files = backup(config.data_dir, args.archive)
+    config = _config(args, store_url=args.store)
+    files = backup(config.data_dir, args.archive, config.store.url)
     print(f"backed up {', '.join(files)} of {config.data_dir} to {args.archive}")
 
 
 def _restore(args: argparse.Namespace) -> None:
     from monotreme.backup import restore
 
-    config = _config(args)
-    files = restore(args.archive, config.data_dir)
+    config = _config(args, store_url=args.store)
+    files = restore(args.archive, config.data_dir, config.store.url)
     print(f"restored {', '.join(files)} into {config.data_dir}")
 
 

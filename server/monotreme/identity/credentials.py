@@ -9,6 +9,8 @@ stored.
 Tokens seen are kept in memory, so a call costs no query; a revocation drops
 them at once (it goes through Revocations), so it still takes effect on the
 next call. (Another process may add tokens and users, never revoke them.)
+On a remote store, which other hub processes share and revoke tokens in,
+every call reads its token from the store instead.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Credentials:
         self._settings = settings
         # Tokens by the hash of their secret.
         self._tokens: dict[str, TokenRow] = {}
+        self._cache_tokens = not store.remote
         revocations.listen(self._forget)
 
     async def authenticate(self, call: Call) -> Principal:
@@ -142,6 +145,8 @@ class Credentials:
         if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
             self._store.touch_token(row.id, now)
             row = dataclasses.replace(row, last_used_at=now)
+        if not self._cache_tokens:
+            return row
         if len(self._tokens) >= _CACHED_TOKENS:
             self._tokens.clear()  # rarely: a few thousand live tokens is a lot for a hub
         self._tokens[secret_hash] = row

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from monotreme.errors import Unavailable
 from monotreme.store.base import MIGRATIONS, VERSION, Conflict, Execute, Store
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # Seconds to connect, to wait for a pooled connection, and for one statement.
 CONNECT_TIMEOUT = 3
-_POOL_TIMEOUT = 3.0
+_POOL_TIMEOUT = 1.0
 _STATEMENT_TIMEOUT_MS = 5000
 # Advisory lock keys (arbitrary, this application's): schema changes, and
 # additions of users (so that of concurrent first sign-ups one is first).
@@ -151,6 +151,16 @@ class PostgresStore(Store):
 def _execute(connection: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> psycopg.Cursor[Any]:
     # The queries use `?`; psycopg's parameters are `%s` (none has a `%` of its own).
     return connection.execute(sql.replace("?", "%s").encode(), params)
+
+
+def client_connection(url: str) -> tuple[str, dict[str, str]]:
+    """What PostgreSQL's own programs (pg_dump...) take: the URL's connection
+    string without its password, and the environment that gives it."""
+    parts = conninfo_to_dict(url)
+    password = parts.pop("password", None)
+    return make_conninfo(**{k: str(v) for k, v in parts.items()}), (
+        {"PGPASSWORD": str(password)} if password is not None else {}
+    )
 
 
 def where(url: str) -> str:
