@@ -6,6 +6,7 @@ calls UNAVAILABLE and the hub not ready, until it comes back by itself."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,25 @@ async def test_a_store_that_goes_away_makes_calls_unavailable_until_it_is_back(
             pytest.fail("the hub was not ready again within 30 s")
         async with http.post(f"{server.http_url}/execute", json=get, headers=headers) as r:
             assert (r.status, (await r.json())["response"]["output"]) == (200, {"kept": 1})
+
+
+async def test_a_store_that_cannot_be_reached_or_named_stops_serve_with_a_line(tmp_path: Path) -> None:
+    port = services.free_port()  # nothing listens there
+    for store, error in (
+        (
+            f"postgresql://postgres:a-secret@127.0.0.1:{port}/hub",
+            f"the store (PostgreSQL at 127.0.0.1:{port}/hub) is unreachable: connection failed:",
+        ),
+        ("mysql://127.0.0.1/hub", "store.url: expected a postgresql://... URL, not 'mysql'"),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "monotreme", "serve", "--data-dir", str(tmp_path), "--store", store),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        lines = err.decode().splitlines()
+        assert (process.returncode, len(lines)) == (1, 1), lines
+        assert lines[0].startswith(f"monotreme: error: {error}"), lines
+        assert "a-secret" not in lines[0]

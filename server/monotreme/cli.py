@@ -54,15 +54,15 @@ def _parser() -> argparse.ArgumentParser:
             help="where the database and secrets live (default: $MONOTREME_DATA_DIR, "
             "else $XDG_DATA_HOME/monotreme, else ~/.local/share/monotreme)",
         )
+        sub.add_argument(
+            "--store",
+            metavar="URL",
+            help="keep users, tokens and variables on PostgreSQL (postgresql://user@host/db), "
+            "which several hub processes may share (default: store.url, else SQLite in the data dir)",
+        )
         return sub
 
     serve = with_config(commands.add_parser("serve", help="run the hub (gRPC and HTTP)"))
-    serve.add_argument(
-        "--store",
-        metavar="URL",
-        help="keep users, tokens and variables on PostgreSQL (postgresql://user@host/db), "
-        "which several hub processes may share (default: store.url, else SQLite in the data dir)",
-    )
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 for any free port)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8008; 0 for any free port)")
@@ -116,11 +116,6 @@ def _parser() -> argparse.ArgumentParser:
     ):
         archive = with_config(commands.add_parser(name, help=help_text))
         archive.add_argument("archive", type=Path, metavar="OUT" if name == "backup" else "IN")
-        archive.add_argument(
-            "--store",
-            metavar="URL",
-            help="the hub's PostgreSQL store (default: store.url, else SQLite in the data dir)",
-        )
     return parser
 
 
@@ -137,7 +132,7 @@ def _config(args: argparse.Namespace, **overrides: object) -> Config:
     """The config, with a data dir that exists and is writable (else one line and exit 1)."""
     from monotreme.config import Config
 
-    config = Config.load(args.config, data_dir=args.data_dir, **overrides)
+    config = Config.load(args.config, data_dir=args.data_dir, store_url=args.store, **overrides)
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=config.data_dir).close()
@@ -180,7 +175,6 @@ def _serve(args: argparse.Namespace) -> None:
         grpc_port=args.grpc_port,
         http_port=args.http_port,
         strict=args.strict,
-        store_url=args.store,
     )
     logs.configure(config.logging, json_lines=args.log_format == "json")
     if args.workers is not None:
@@ -281,7 +275,7 @@ def _token_create(args: argparse.Namespace) -> None:
 def _backup(args: argparse.Namespace) -> None:
     from monotreme.backup import backup
 
-    config = _config(args, store_url=args.store)
+    config = _config(args)
     files = backup(config.data_dir, args.archive, config.store.url)
     print(f"backed up {', '.join(files)} of {config.data_dir} to {args.archive}")
 
@@ -289,7 +283,7 @@ def _backup(args: argparse.Namespace) -> None:
 def _restore(args: argparse.Namespace) -> None:
     from monotreme.backup import restore
 
-    config = _config(args, store_url=args.store)
+    config = _config(args)
     files = restore(args.archive, config.data_dir, config.store.url)
     print(f"restored {', '.join(files)} into {config.data_dir}")
 

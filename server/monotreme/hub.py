@@ -6,6 +6,7 @@ doors on the services (see server.py, the composition root)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.plugin import PluginContext
@@ -57,6 +58,8 @@ class Hub:
             raise
         self._started = False
         self._watch: asyncio.Task[None] | None = None
+        # Called with `ready` when the store's watch sees it change.
+        self.readiness_listeners: list[Callable[[bool], Awaitable[None]]] = []
 
     @property
     def ready(self) -> bool:
@@ -94,10 +97,15 @@ class Hub:
         """Notices when the store's database goes away, and comes back: while
         it is away, calls that need it fail at once, and this tries it again,
         sooner at first."""
-        delay = _RETRY_FIRST
+        delay, was_ready = _RETRY_FIRST, True
         while True:
             # Off the event loop: reaching a database that is gone takes a while.
-            if await asyncio.to_thread(self.store.check):
+            available = await asyncio.to_thread(self.store.check)
+            if available != was_ready:
+                was_ready = available
+                for listener in self.readiness_listeners:
+                    await listener(available)
+            if available:
                 delay = _RETRY_FIRST
                 await asyncio.sleep(_CHECK_EVERY)
             else:

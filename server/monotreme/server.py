@@ -75,6 +75,7 @@ class Server:
         )
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
         await self._grpc.start()
+        self.hub.readiness_listeners.append(self._grpc.serving)
         log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
         invoker = InProcessInvoker(
             self.methods, self._hub_service.outcome, origin=settings.device_id, ready=lambda: self.hub.ready
@@ -95,6 +96,7 @@ class Server:
         config, hub = self.config, self.hub
         log.info("config: %s", config.source or "none (the embedded defaults)")
         log.info("data dir: %s", config.data_dir)
+        log.info("store: %s", hub.store.where)
         procedures = sorted(hub.actions.procedures)
         log.info(
             "loaded: plugins %s; %d procedures%s; %d hooks; scripts from %s",

@@ -235,6 +235,12 @@ class GrpcServer:
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.stop(grace)
 
+    async def serving(self, ready: bool) -> None:
+        """What the health service answers: SERVING while the hub is ready."""
+        await self._set_health(
+            health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+
     async def _set_health(self, status: int) -> None:
         for name in ("", *(service.full_name for service in SERVICES)):
             await self.health.set(name, status)

@@ -186,6 +186,8 @@ class Store(ABC):
     """Users, API tokens and sessions, revoked JWTs, variables and failed
     log-ins; safe to share between the event loop and worker threads."""
 
+    # What to call it in messages: the engine and where it is (never a password).
+    where: str
     # Whether the database is a server that may be unreachable (else a file of this host's).
     remote = False
     # Whether calls reach the database now (a remote one says when not).

@@ -25,6 +25,7 @@ class SqliteStore(Store):
     """One SQLite file; one connection, used by one thread at a time."""
 
     def __init__(self, path: Path) -> None:
+        self.where = f"SQLite at {path}"
         path.touch(mode=0o600, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
