@@ -31,15 +31,27 @@ class SqliteStore(Store):
         self._lock = threading.Lock()
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
             self._db.execute(f"PRAGMA {pragma}")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version < VERSION:
-            steps = "".join(step.text("sqlite") for step in MIGRATIONS[version:])
-            with self._lock:  # one transaction: a crash leaves the file as it was
-                self._db.executescript(f"BEGIN; {steps} PRAGMA user_version = {VERSION}; COMMIT;")
+        if self._version() < VERSION:
+            self._migrate()
         for suffix in ("-wal", "-shm"):
             sidecar = Path(f"{path}{suffix}")
             if sidecar.exists():
                 os.chmod(sidecar, 0o600)
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Brings the file to VERSION in one transaction (a crash leaves it as
+        it was), read and written under the write lock: of processes opening
+        it together, one migrates and the others see it done."""
+        with self._transaction() as execute:
+            version = self._version()
+            steps = "".join(step.text("sqlite") for step in MIGRATIONS[version:])
+            for statement in steps.split(";"):  # (no step holds a `;` of its own)
+                if statement.strip():
+                    execute(statement)
+            execute(f"PRAGMA user_version = {VERSION}")
 
     def close(self) -> None:
         with self._lock:
