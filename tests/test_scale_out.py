@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 from tests import services
@@ -166,6 +167,16 @@ async def test_a_process_killed_mid_load_loses_nothing_it_acknowledged(
         assert [n for n in numbers if stored.get(f"{name}{n}") != n] == [], name
 
 
+async def eventually_serving(target: str, status: int) -> None:
+    async with grpc.aio.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(100):
+            if (await health.Check(health_pb2.HealthCheckRequest())).status == status:
+                return
+            await asyncio.sleep(0.1)
+    pytest.fail(f"the gRPC health status did not become {status} within 10 s")
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[services.Postgres]:
     """A PostgreSQL server of this test's own, to stop and start."""
@@ -209,6 +220,8 @@ async def test_a_store_that_goes_away_makes_calls_unavailable_until_it_is_back(
         assert error.code() == grpc.StatusCode.UNAVAILABLE
         async with http.get(f"{server.http_url}/healthz") as r:
             assert (r.status, await r.json()) == (503, {"status": "unavailable"})
+        # The gRPC health service (a remote gateway's /healthz asks it) follows within the watch's 2 s.
+        await eventually_serving(server.grpc_target, health_pb2.HealthCheckResponse.NOT_SERVING)
 
         own_postgres.start()
 
@@ -218,6 +231,7 @@ async def test_a_store_that_goes_away_makes_calls_unavailable_until_it_is_back(
             await asyncio.sleep(0.2)
         else:
             pytest.fail("the hub was not ready again within 30 s")
+        await eventually_serving(server.grpc_target, health_pb2.HealthCheckResponse.SERVING)
         async with http.post(f"{server.http_url}/execute", json=get, headers=headers) as r:
             assert (r.status, (await r.json())["response"]["output"]) == (200, {"kept": 1})
 
