@@ -1,7 +1,9 @@
-"""Scale-out (issue 16): several `monotreme serve` processes on one PostgreSQL
-store share users, tokens, variables and the log-in throttle; a process
-killed with -9 loses nothing it acknowledged; a store that goes away makes
-calls UNAVAILABLE and the hub not ready, until it comes back by itself."""
+"""Scale-out (issue 16): several `monotreme serve` processes on one store
+(PostgreSQL, or SQLite in a data dir they share, as `--workers` does) share
+users, tokens, revocations, variables and the log-in throttle; a process
+killed with -9 loses nothing it acknowledged; a PostgreSQL store that goes
+away makes calls UNAVAILABLE and the hub not ready, until it comes back by
+itself."""
 
 from __future__ import annotations
 
@@ -24,9 +26,13 @@ from tests.test_auth import refused
 Spawn = Callable[..., Awaitable[SpawnedServer]]
 
 
-async def _spawn_many(spawn: Spawn, count: int, data_dir: Path, *args: str) -> list[SpawnedServer]:
-    # One data dir for all: they share its JWT signing key; the store is PostgreSQL.
-    return [await spawn(data_dir, *args) for _ in range(count)]
+async def _spawn_many(
+    spawn: Spawn, count: int, data_dir: Path, store_url: str | None, *args: str
+) -> list[SpawnedServer]:
+    # One data dir for all: they share its JWT signing key, and its SQLite file
+    # when the store is not PostgreSQL.
+    store = ("--store", store_url) if store_url else ()
+    return [await spawn(data_dir, *store, *args) for _ in range(count)]
 
 
 def _bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -43,10 +49,9 @@ async def _execute(target: str, token: str, action: str, **args: Any) -> Any:
 
 
 async def test_three_processes_share_users_tokens_and_variables(
-    tmp_path: Path, postgres: services.Postgres, spawn_server: Spawn
+    tmp_path: Path, store_url: str | None, spawn_server: Spawn
 ) -> None:
-    url = postgres.database()
-    a, b, c = await _spawn_many(spawn_server, 3, tmp_path / "data", "--store", url)
+    a, b, c = await _spawn_many(spawn_server, 3, tmp_path / "data", store_url)
     async with grpc.aio.insecure_channel(a.grpc_target) as channel:
         admin = await register_admin(channel)
     # A token made on B (with a JWT A signed) works on A and C.
@@ -86,10 +91,9 @@ async def test_three_processes_share_users_tokens_and_variables(
 
 
 async def test_of_concurrent_first_sign_ups_on_three_processes_exactly_one_is_admin(
-    tmp_path: Path, postgres: services.Postgres, spawn_server: Spawn
+    tmp_path: Path, store_url: str | None, spawn_server: Spawn
 ) -> None:
-    url = postgres.database()
-    servers = await _spawn_many(spawn_server, 3, tmp_path / "data", "--store", url)
+    servers = await _spawn_many(spawn_server, 3, tmp_path / "data", store_url)
     async with aiohttp.ClientSession() as http:
 
         async def sign_up(server: SpawnedServer, name: str) -> tuple[int, Any]:
@@ -113,11 +117,11 @@ async def test_of_concurrent_first_sign_ups_on_three_processes_exactly_one_is_ad
 
 
 async def test_the_log_in_throttle_is_shared(
-    tmp_path: Path, postgres: services.Postgres, spawn_server: Spawn
+    tmp_path: Path, store_url: str | None, spawn_server: Spawn
 ) -> None:
     config = tmp_path / "monotreme.yaml"
-    config.write_text(f"store:\n  url: {postgres.database()}\nauth:\n  max_failed_logins: 3\n")
-    a, b = await _spawn_many(spawn_server, 2, tmp_path / "data", "--config", str(config))
+    config.write_text("auth:\n  max_failed_logins: 3\n")
+    a, b = await _spawn_many(spawn_server, 2, tmp_path / "data", store_url, "--config", str(config))
     async with grpc.aio.insecure_channel(a.grpc_target) as channel:
         await register_admin(channel)
         auth = auth_pb2_grpc.AuthServiceStub(channel)
@@ -133,10 +137,9 @@ async def test_the_log_in_throttle_is_shared(
 
 
 async def test_a_process_killed_mid_load_loses_nothing_it_acknowledged(
-    tmp_path: Path, postgres: services.Postgres, spawn_server: Spawn
+    tmp_path: Path, store_url: str | None, spawn_server: Spawn
 ) -> None:
-    url = postgres.database()
-    a, b = await _spawn_many(spawn_server, 2, tmp_path / "data", "--store", url)
+    a, b = await _spawn_many(spawn_server, 2, tmp_path / "data", store_url)
     async with grpc.aio.insecure_channel(a.grpc_target) as channel:
         admin = await register_admin(channel)
     acknowledged: dict[str, list[int]] = {"a": [], "b": []}

@@ -8,9 +8,9 @@ stored.
 
 Tokens seen are kept in memory, so a call costs no query; a revocation drops
 them at once (it goes through Revocations), so it still takes effect on the
-next call. (Another process may add tokens and users, never revoke them.)
-On a remote store, which other hub processes share and revoke tokens in,
-every call reads its token from the store instead.
+next call. Other processes on the store (`--workers`, PostgreSQL) revoke
+tokens too: the tokens kept are dropped whenever another process may have
+written to the store (on PostgreSQL, every call reads its token).
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ class Credentials:
         self._settings = settings
         # Tokens by the hash of their secret.
         self._tokens: dict[str, TokenRow] = {}
-        self._cache_tokens = not store.remote
         revocations.listen(self._forget)
 
     async def authenticate(self, call: Call) -> Principal:
@@ -132,6 +131,8 @@ class Credentials:
     def _token_row(self, secret: str) -> TokenRow:
         """The live token (API, owner or session) with this secret."""
         secret_hash = hash_secret(secret)
+        if self._store.changed_elsewhere():
+            self._tokens.clear()
         row = self._tokens.get(secret_hash) or self._store.token_by_secret_hash(secret_hash)
         if row is None:
             raise Unauthenticated("invalid or revoked token", reason="INVALID_TOKEN")
@@ -145,8 +146,6 @@ class Credentials:
         if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
             self._store.touch_token(row.id, now)
             row = dataclasses.replace(row, last_used_at=now)
-        if not self._cache_tokens:
-            return row
         if len(self._tokens) >= _CACHED_TOKENS:
             self._tokens.clear()  # rarely: a few thousand live tokens is a lot for a hub
         self._tokens[secret_hash] = row

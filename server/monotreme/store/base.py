@@ -205,6 +205,12 @@ class Store(ABC):
         """Statements run with the `Execute` it gives are one transaction,
         committed when the block ends."""
 
+    def changed_elsewhere(self) -> bool:
+        """Whether another process may have written since this was last
+        asked (what this one keeps in memory may be stale). A server's
+        database cannot tell cheaply: it may always have."""
+        return True
+
     def _query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with self._transaction() as execute:
             return execute(sql, *params).fetchall()

@@ -29,6 +29,7 @@ class SqliteStore(Store):
         path.touch(mode=0o600, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self._data_version = -1
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
             self._db.execute(f"PRAGMA {pragma}")
         if self._version() < VERSION:
@@ -59,6 +60,13 @@ class SqliteStore(Store):
 
     def check(self) -> bool:
         return True  # a file of this host's
+
+    def changed_elsewhere(self) -> bool:
+        # data_version changes when another connection commits (this one's own do not change it).
+        with self._lock:
+            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        changed, self._data_version = version != self._data_version, version
+        return changed
 
     def _lock_users(self, execute: Execute) -> None:
         pass  # BEGIN IMMEDIATE did: one writer at a time
