@@ -211,14 +211,15 @@ class Store(ABC):
         database cannot tell cheaply: it may always have."""
         return True
 
-    def _query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with self._transaction() as execute:
-            return execute(sql, *params).fetchall()
+    # One statement, committed by itself (no BEGIN and COMMIT around it).
 
+    @abstractmethod
+    def _query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Runs a statement; answers its rows."""
+
+    @abstractmethod
     def _write(self, sql: str, *params: Any) -> int:
         """Runs a statement; answers the rows it changed."""
-        with self._transaction() as execute:
-            return execute(sql, *params).rowcount
 
     @abstractmethod
     def _lock_users(self, execute: Execute) -> None:
