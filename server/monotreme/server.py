@@ -107,10 +107,12 @@ class Server:
             config.scripts_dir or "nowhere (no scripts_dir)",
         )
         if not hub.identity.accounts.has_users():
-            data_dir = "" if config.data_dir == default_data_dir() else f" --data-dir {config.data_dir}"
+            flags = "" if config.data_dir == default_data_dir() else f" --data-dir {config.data_dir}"
+            if config.store.url:
+                flags += " --store URL"  # not the URL: it may hold a password
             log.info(
                 "no user yet: create the first (an admin) with `monotreme user add NAME%s` or at %s/",
-                data_dir,
+                flags,
                 self.http_url,
             )
 
