@@ -19,7 +19,7 @@ def records(server: SpawnedServer) -> list[dict[str, str]]:
 async def test_serve_logs_json_lines(
     tmp_path: Path, spawn_server: Callable[..., Awaitable[SpawnedServer]]
 ) -> None:
-    server = await spawn_server(tmp_path / "data", "--log-format", "json")
+    server = await spawn_server(tmp_path / "data", "--log-format", "json", "--no-access-log")
     async with (
         aiohttp.ClientSession() as http,
         http.get(f"http://127.0.0.1:{server.ports['HTTP']}/healthz") as r,

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from monotreme import metrics
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.automation.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
 from monotreme.automation.threads import call_script
@@ -171,6 +172,8 @@ class HookRunner:
                 "event %s (%s): %d hook runs are pending; dropped its hooks %s",
                 message.id, short_name(event_type), len(self._tasks), [h.name for h, _ in matching],
             )  # fmt: skip
+            for hook, _ in matching:
+                metrics.HOOK_RUNS.labels(hook.name, "dropped").inc()
             if outcome is not None and matching:
                 outcome.future.set_result(("busy", f"{len(self._tasks)} hook runs are pending"))
             return
@@ -198,9 +201,11 @@ class HookRunner:
         try:
             async with self._slots:
                 result = await hook.run(event, bound)
+            metrics.HOOK_RUNS.labels(hook.name, "ok").inc()
             if outcome is not None and result is not None:
                 outcome.answer(result)
         except Exception as e:
+            metrics.HOOK_RUNS.labels(hook.name, "failed").inc()
             log.error("hook %s failed on %s: %s", hook.name, short_name(event.type), e, exc_info=e)
             if outcome is not None:
                 outcome.fail(hook.name, e)

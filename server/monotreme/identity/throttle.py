@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from monotreme import metrics
 from monotreme.config import AuthSettings
 from monotreme.errors import ResourceExhausted
 
@@ -82,11 +83,13 @@ class Throttle:
         forgets the user's failures at that address."""
         now = time.monotonic()
         user, _ = attempt
+        if failed:
+            metrics.LOGIN_FAILURES.inc()
         for key in attempt:
             entry = self._entry(key)
             entry.checking = max(0, entry.checking - 1)
             if failed:
-                self._fail(entry, now)
+                self._fail(key, entry, now)
             elif key == user:
                 entry.count = 0
         settled, self._settled = self._settled, asyncio.Event()
@@ -107,7 +110,7 @@ class Throttle:
             self._failures.popitem(last=False)
         return entry
 
-    def _fail(self, entry: _Failures, now: float) -> None:
+    def _fail(self, key: Key, entry: _Failures, now: float) -> None:
         settings = self._settings
         if now - entry.last > settings.max_lockout_seconds:
             entry.count = 0  # failures that long ago are forgotten
@@ -117,3 +120,4 @@ class Throttle:
         if extra >= 0:
             lockout = settings.lockout_seconds * 2 ** min(extra, 20)
             entry.locked_until = now + min(lockout, settings.max_lockout_seconds)
+            metrics.LOGIN_LOCKOUTS.labels(key[0]).inc()
