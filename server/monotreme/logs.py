@@ -61,6 +61,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == ACCESS_LOGGER:  # each line its own request, however alike
+            return True
         now = time.monotonic()
         key = (record.name, record.levelno, record.getMessage())
         shown, repeats = self._seen.get(key, (-self._window, 0))

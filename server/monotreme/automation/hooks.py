@@ -21,6 +21,7 @@ from monotreme import metrics
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.automation.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
 from monotreme.automation.threads import call_script
+from monotreme.call import current_call
 from monotreme.events import filters
 from monotreme.events.filters import Binder, Bindings, Predicate
 from monotreme.events.types import Event, WebhookEvent, canonical_type, short_name, type_matches
@@ -190,6 +191,7 @@ class HookRunner:
         self, hook: Hook, bound: Bindings, message: hub_pb2.Event, outcome: HookAnswer | None
     ) -> None:
         self.dispatcher.enter(None)  # a hook runs for no caller, whoever published the event
+        current_call.set(None)  # nor do its log lines carry the context of a call
         event = Event.from_message(message)  # each hook its own instance
         if outcome is not None and isinstance(event, WebhookEvent):
             loop = asyncio.get_running_loop()

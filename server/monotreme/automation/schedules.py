@@ -34,6 +34,7 @@ from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.schema import ActionSpec
 from monotreme.automation.procedures import Procedure, RunAction, StepError, compile_steps
 from monotreme.automation.threads import call_script, defined_at
+from monotreme.call import current_call
 from monotreme.errors import FailedPrecondition
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,7 @@ class Scheduler:
 
     async def _run(self, job: Job) -> Any:
         self.dispatcher.enter(None)  # a job runs for no caller
+        current_call.set(None)  # nor do its log lines carry the context of a call
         try:
             return await job.run()
         finally:
