@@ -128,6 +128,10 @@ async def test_metrics_count_a_known_mix_of_calls(make_server: MakeServer) -> No
     assert delta(before, after, latency, rpc="Execute", door="grpc") == 5
     assert delta(before, after, latency, rpc="Execute", door="http") == 3
     assert delta(before, after, "monotreme_streams_open", rpc="StreamEvents", door="grpc") == 1
+    # The web hook's event and the published one; the stream took the latter.
+    assert delta(before, after, "monotreme_events_published_total") == 2
+    assert delta(before, after, "monotreme_events_delivered_total") == 1
+    assert delta(before, after, "monotreme_events_missed_total") == 0
     assert delta(before, after, "monotreme_schedule_runs_total", job="nightly", outcome="ok") == 1
     assert delta(before, after, "monotreme_webhook_calls_total", status="200") == 1
     assert delta(before, after, "monotreme_login_failures_total") == 2

@@ -1,8 +1,8 @@
 """The process's metrics, defined once, in prometheus_client's default registry
 (which also holds its process collector: resident memory, open files, CPU).
 Each is updated at one choke point: the method table (calls, latency and
-open streams of both doors), the hook runner, the scheduler, web hooks and
-the log-in throttle. The HTTP door serves them at `GET /metrics`."""
+open streams of both doors), the event bus, the hook runner, the scheduler,
+web hooks and the log-in throttle. The HTTP door serves them at `GET /metrics`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ STREAMS_OPEN = Gauge(
     "monotreme_streams_open",
     "Server streams open, by RPC and door (StreamEvents: the event subscribers)",
     ["rpc", "door"],
+)
+EVENTS_PUBLISHED = Counter("monotreme_events_published", "Events published through this process")
+EVENTS_DELIVERED = Counter(
+    "monotreme_events_delivered", "Events queued for subscribers: one per subscriber an event matches"
+)
+EVENTS_MISSED = Counter(
+    "monotreme_events_missed",
+    "Events subscribers lost: dropped from a slow one's full queue, or gone from the history it resumed from",
 )
 HOOK_RUNS = Counter(
     "monotreme_hook_runs",
