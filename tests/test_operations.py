@@ -16,7 +16,7 @@ import aiohttp
 import grpc
 import pytest
 from monotreme.server import Server
-from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2_grpc
+from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Credentials, SpawnedServer, eventually, register_admin
@@ -139,12 +139,17 @@ async def test_metrics_count_a_known_mix_of_calls(make_server: MakeServer) -> No
     assert after[("process_resident_memory_bytes", frozenset())] > 10_000_000
 
 
-async def test_metrics_take_credentials_unless_public(make_server: MakeServer) -> None:
-    guarded = await make_server()
-    async with grpc.aio.insecure_channel(guarded.grpc_target) as channel:
-        await register_admin(channel)
-    assert (await scrape(guarded.http_url, None))[0] == 401
-    assert (await scrape(guarded.http_url, "not-a-token"))[0] == 401
+async def test_metrics_take_credentials_unless_public(
+    make_server: MakeServer, server: Server, gateway_url: str
+) -> None:
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        admin = await register_admin(channel)
+    # The hub's own HTTP door, and a gateway alone in front of it (its own process's metrics).
+    assert (await scrape(gateway_url, None))[0] == 401
+    assert (await scrape(gateway_url, "not-a-token"))[0] == 401
+    status, samples = await scrape(gateway_url, admin.token)
+    assert status == 200
+    assert samples[("monotreme_http_connections_open", frozenset())] >= 1
     public = await make_server("metrics:\n  public: true\n")
     status, samples = await scrape(public.http_url, None)
     assert status == 200
@@ -317,12 +322,19 @@ async def test_the_reload_action_and_a_broken_config(make_server: MakeServer, tm
         hub = hub_pb2_grpc.HubServiceStub(channel)
         stream = await subscribe(hub, admin, types=[CUSTOM])
         async with http.ws_connect(f"{server.http_url}/ws/events?token={admin.token}&type={CUSTOM}") as ws:
-            server.config.source.write_text(AFTER)
+            plugins = dict(server.hub.actions.plugins)
+            (tmp_path / "elsewhere").mkdir()
+            server.config.source.write_text(AFTER + "file:\n  roots: [elsewhere]\n")
             answer = await execute(hub, admin, "application.reload")
             assert answer["errors"] == []
             assert answer["output"]["procedures"] == ["procedure.after", "procedure.before"]
             assert answer["output"]["hooks"] == []
             assert (await execute(hub, admin, "procedure.after"))["output"] == "after"
+            # The plugin whose settings changed is made anew, with them; the others stay.
+            assert server.hub.actions.plugins["file"] is not plugins["file"]
+            assert server.hub.actions.plugins["utils"] is plugins["utils"]
+            await execute(hub, admin, "file.write", file="note.txt", content="moved")
+            assert (tmp_path / "elsewhere" / "note.txt").read_text() == "moved"
             assert (await webhook(server.http_url))["status"] == "ok"
             await check_streams_survive(hub, admin, stream, ws)
 
@@ -340,3 +352,21 @@ async def test_the_reload_action_and_a_broken_config(make_server: MakeServer, tm
             assert caught.value.code() == grpc.StatusCode.NOT_FOUND
             await check_streams_survive(hub, admin, stream, ws)
         stream.cancel()
+
+
+async def test_metrics_count_the_events_a_resumed_stream_missed(make_server: MakeServer) -> None:
+    server = await make_server("events:\n  history_size: 1\n")
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        admin = await register_admin(channel)
+        hub = hub_pb2_grpc.HubServiceStub(channel)
+        first = await publish(hub, admin, custom_event("one"))
+        await publish(hub, admin, custom_event("two"))
+        third = await publish(hub, admin, custom_event("three"))
+        _, before = await scrape(server.http_url, admin.token)
+        stream = hub.StreamEvents(hub_pb2.StreamEventsRequest(after=first.id), metadata=admin.metadata)
+        received = await asyncio.wait_for(stream.read(), 10)
+        assert (received.event.id, received.missed) == (third.id, 1)  # "two" left the history
+        _, after = await scrape(server.http_url, admin.token)
+        stream.cancel()
+    assert delta(before, after, "monotreme_events_missed_total") == 1
+    assert delta(before, after, "monotreme_events_delivered_total") == 0  # replayed, not published
