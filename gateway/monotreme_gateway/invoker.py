@@ -81,7 +81,9 @@ class InProcessInvoker:
 
     async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
         try:
-            return await self._outcome(request, await self._table.authorize(self._execute, call))
+            return await self._table.run(
+                self._execute, call, lambda authorized: self._outcome(request, authorized)
+            )
         except ServiceError:
             raise
         except Exception as e:

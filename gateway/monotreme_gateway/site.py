@@ -19,6 +19,7 @@ from monotreme.services.execute import EXECUTE
 
 from monotreme_gateway import ui
 from monotreme_gateway.invoker import Invoker, RemoteInvoker
+from monotreme_gateway.operations import HTTP_CONNECTIONS, metrics_handler, served
 from monotreme_gateway.platypush import execute, webhooks, websockets
 from monotreme_gateway.platypush.auth import AuthEndpoint
 from monotreme_gateway.transcoder import codec
@@ -31,13 +32,15 @@ HEADER_TIMEOUT = 10.0
 MAX_CONNECTIONS = 1024
 
 
-def create_app(invoker: Invoker, *, max_body_bytes: int) -> web.Application:
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[errors_middleware])
+def create_app(invoker: Invoker, *, max_body_bytes: int, public_metrics: bool = False) -> web.Application:
+    """The HTTP door; `public_metrics`: `/metrics` without credentials."""
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[served, errors_middleware])
     app[websockets.MAX_BODY_BYTES] = max_body_bytes
     app.router.add_get("/ws/events", functools.partial(websockets.events, invoker))
     app.router.add_get("/ws/requests", functools.partial(websockets.requests, invoker))
     app.router.add_route("*", "/auth", AuthEndpoint(invoker).handle)
     app.router.add_route("*", "/hook/{name}", functools.partial(webhooks.hook, invoker))
+    app.router.add_get("/metrics", metrics_handler(invoker, public=public_metrics))
     ui.add_routes(app)
     Transcoder(invoker).add_routes(app, adapters={EXECUTE: execute.handler(invoker)})
     return app
@@ -149,6 +152,7 @@ class _Site(web.BaseSite):
             log.warning("refused a connection: at the limit of %d connections", self._max_connections)
             return _Refusal(self._refusal)
         self._open += 1
+        HTTP_CONNECTIONS.inc()
         # access_log=None: aiohttp's documented way to turn the access log off.
         return _Protocol(
             server,
@@ -160,6 +164,7 @@ class _Site(web.BaseSite):
 
     def _release(self) -> None:
         self._open -= 1
+        HTTP_CONNECTIONS.dec()
 
 
 async def start_site(
@@ -198,10 +203,13 @@ async def start_site(
     return runner, bound
 
 
-async def serve_remote(upstream: str, host: str, port: int, *, origin: str, max_body_bytes: int) -> None:
+async def serve_remote(
+    upstream: str, host: str, port: int, *, origin: str, max_body_bytes: int, public_metrics: bool = False
+) -> None:
     """`monotreme gateway --upstream HOST:PORT`: runs until SIGTERM or SIGINT."""
     invoker = RemoteInvoker(upstream, origin=origin)
-    runner, _ = await start_site(create_app(invoker, max_body_bytes=max_body_bytes), host, port)
+    app = create_app(invoker, max_body_bytes=max_body_bytes, public_metrics=public_metrics)
+    runner, _ = await start_site(app, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 
@@ -62,3 +64,31 @@ class Call:
         """The authenticated caller; only for RPCs that require authentication."""
         assert self.principal is not None, "the RPC was not authenticated"
         return self.principal
+
+
+@dataclass(slots=True)
+class CallContext:
+    """What the log says of the request being served: set by the door that
+    took it (where it came from), filled in by the method table (which RPC,
+    for whom, how it ended); the JSON log lines written meanwhile carry it."""
+
+    # "grpc" or "http".
+    door: str
+    peer: str
+    # The caller's X-Request-Id (gRPC metadata `x-request-id`), else a new one.
+    request_id: str
+    rpc: str = ""
+    user: str = ""
+    # OK or the status code's name, once the RPC has ended.
+    outcome: str = ""
+
+
+# The request being served by this task (and the tasks it starts).
+current_call: ContextVar[CallContext | None] = ContextVar("current_call", default=None)
+
+
+def request_id(given: str | None) -> str:
+    """The id a caller gave its request (kept if it is short and printable), else a new one."""
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        return given
+    return os.urandom(8).hex()

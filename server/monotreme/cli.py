@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     # Set by `--workers` on the processes it starts: where to say "serving".
     serve.add_argument("--worker-ready-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--access-log", action="store_true", help="log a line per HTTP request and gRPC call")
 
     gateway = commands.add_parser("gateway", help="run the HTTP gateway alone, in front of a remote hub")
     gateway.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the hub's gRPC address")
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument(
         "--log-format", choices=("text", "json"), help="json: one JSON object a line (default: text)"
     )
+    gateway.add_argument("--access-log", action="store_true", help="log a line per HTTP request")
+    gateway.add_argument("--public-metrics", action="store_true", help="serve /metrics without credentials")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = with_config(user.add_parser("add", help="add a user (the first one is an admin)"))
@@ -176,7 +179,7 @@ def _serve(args: argparse.Namespace) -> None:
         http_port=args.http_port,
         strict=args.strict,
     )
-    logs.configure(config.logging, json_lines=args.log_format == "json")
+    logs.configure(config.logging, json_lines=args.log_format == "json", access=args.access_log)
     if args.workers is not None:
         _supervise(config, args.workers, args.argv)
         return
@@ -224,7 +227,12 @@ def _gateway(args: argparse.Namespace) -> None:
     try:
         asyncio.run(
             serve_remote(
-                args.upstream, args.host, args.http_port, origin=origin, max_body_bytes=args.max_body_bytes
+                args.upstream,
+                args.host,
+                args.http_port,
+                origin=origin,
+                max_body_bytes=args.max_body_bytes,
+                public_metrics=args.public_metrics,
             )
         )
     except OSError as e:
@@ -291,7 +299,10 @@ def _restore(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--workers` runs again
-    logs.configure(json_lines=getattr(args, "log_format", None) == "json")
+    logs.configure(
+        json_lines=getattr(args, "log_format", None) == "json",
+        access=getattr(args, "access_log", False),
+    )
     commands = {"serve": _serve, "gateway": _gateway, "backup": _backup, "restore": _restore}
     run = {**commands, "add": _user_add, "create": _token_create}[
         getattr(args, "action", None) or args.command

@@ -118,6 +118,12 @@ class LoggingSettings:
     filename: str | None = None
     format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     datefmt: str | None = None
+    # Levels of single loggers, by name (`monotreme.access: WARNING`, `aiohttp: ERROR`).
+    levels: dict[str, str] = field(default_factory=dict)
+    # The access log (the logger `monotreme.access`): a line per HTTP request
+    # and per gRPC call. Off unless asked for: on a busy hub it costs a
+    # quarter to a half more CPU per call.
+    access: bool = False
 
     def apply(self) -> None:
         """Makes these the process's logging settings (the composition root calls it)."""
@@ -131,6 +137,18 @@ class LoggingSettings:
             logging.basicConfig(level=level, filename=filename, format=fmt, datefmt=self.datefmt, force=True)
         except ValueError as e:  # a format string logging cannot use
             raise ConfigError(None, "logging.format", str(e)) from None
+        self.apply_levels()
+
+    def apply_levels(self) -> None:
+        """Sets the levels of the loggers named (again on a reload)."""
+        for name, named_level in self.levels.items():
+            logging.getLogger(name).setLevel(named_level.upper())
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    # `GET /metrics` without credentials (for a Prometheus that sends none).
+    public: bool = False
 
 
 _initialized: Config | None = None
@@ -146,6 +164,7 @@ class Config:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     # Where scripts are loaded from, as the package `scripts`; by default the
     # config file's `scripts/` when there is one.
     scripts_dir: Path | None = None
@@ -180,6 +199,22 @@ class Config:
             _read(path, raw, origins, ())
         return _build(raw, path, origins, overrides)
 
+    def reread(self) -> Config:
+        """This config with what a reload changes read again from its file:
+        procedures, hooks, cron jobs, scripts and plugin settings; the other
+        sections (ports, auth, data dir...) stay as the server started with them."""
+        fresh = Config.load(self.source)
+        return dataclasses.replace(
+            self,
+            scripts_dir=fresh.scripts_dir,
+            plugins=fresh.plugins,
+            procedures=fresh.procedures,
+            hooks=fresh.hooks,
+            cronjobs=fresh.cronjobs,
+            raw=fresh.raw,
+            origins=fresh.origins,
+        )
+
     @classmethod
     def init(cls, path: str | Path | None = None) -> Config:
         """Loads the config that `run()` uses in this process when no server is
@@ -202,6 +237,7 @@ _SECTIONS = {
     "webhooks": WebhookSettings,
     "schedules": ScheduleSettings,
     "logging": LoggingSettings,
+    "metrics": MetricsSettings,
 }
 # Overrides that are no `server` setting.
 _NOT_SERVER = ("data_dir", "strict", "store_url")
@@ -265,9 +301,12 @@ def _build(
             values = {**values, "url": overrides["store_url"]}
         sections[name] = _section(kind, values, where(name), name)
     _check_timezone(sections["schedules"].timezone, where("schedules"))
-    level = sections["logging"].level
-    if isinstance(level, str) and level.upper() not in logging.getLevelNamesMapping():
-        raise ConfigError(where("logging"), "logging.level", f"unknown level {level!r} (e.g. INFO, DEBUG)")
+    log_settings = sections["logging"]
+    levels = [("logging.level", log_settings.level)]
+    levels += [(f"logging.levels.{name}", level) for name, level in log_settings.levels.items()]
+    for key, level in levels:
+        if isinstance(level, str) and level.upper() not in logging.getLevelNamesMapping():
+            raise ConfigError(where("logging"), key, f"unknown level {level!r} (e.g. INFO, DEBUG)")
     plugins: dict[str, dict[str, Any]] = {}
     entries: dict[str, dict[str, Any]] = {"procedure.": {}, "event.hook.": {}, "cron.": {}}
     for key, value in raw.items():
@@ -370,6 +409,13 @@ def _section(kind: type[Any], values: dict[str, Any], source: Path | None, name:
 
 
 def _coerce(hint: Any, value: Any, source: Path | None, key: str) -> Any:
+    if typing.get_origin(hint) is dict:
+        keys, values = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(source, key, f"expected a mapping, got {type(value).__name__} {value!r}")
+        return {
+            _coerce(keys, k, source, key): _coerce(values, v, source, f"{key}.{k}") for k, v in value.items()
+        }
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -6,17 +6,20 @@ doors on the services (see server.py, the composition root)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.plugin import PluginContext
 from monotreme.actions.registry import ActionRegistry, installed_plugins
+from monotreme.actions.schema import ActionSpec
 from monotreme.automation import loader
-from monotreme.automation.hooks import HookRunner
-from monotreme.automation.schedules import Scheduler
+from monotreme.automation.hooks import Hook, HookRunner
+from monotreme.automation.schedules import Job, Scheduler
 from monotreme.automation.webhooks import Webhooks
 from monotreme.config import Config
-from monotreme.errors import ConfigError
+from monotreme.errors import ConfigError, FailedPrecondition
 from monotreme.events.bus import EventBus, LocalBus
 from monotreme.identity import Identity
 from monotreme.plugins import builtin_plugins
@@ -27,6 +30,15 @@ from monotreme.store import open_store
 _CHECK_EVERY = 2.0
 _RETRY_FIRST = 0.25
 _RETRY_LAST = 5.0
+
+log = logging.getLogger(__name__)
+# The action that reloads the config (Platypush's `application` plugin has
+# its kind); admins only.
+RELOAD = "application.reload"
+_RELOAD_DOC = (
+    "Reloads procedures, hooks, cron jobs, scripts and plugin settings from the config file, "
+    "keeping connections and streams open; a config with a mistake leaves the running one in place."
+)
 
 
 class Hub:
@@ -44,7 +56,8 @@ class Hub:
                 config.events.history_size,
                 config.events.history_seconds,
             )
-            self.actions = ActionRegistry([*builtin_plugins(), *installed_plugins()], config)
+            self._plugin_classes = [*builtin_plugins(), *installed_plugins()]
+            self.actions = ActionRegistry(self._plugin_classes, config)
             self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
             self.hooks = HookRunner(self.dispatcher)
             self.bus.add_listener(self.hooks.on_event)
@@ -52,10 +65,11 @@ class Hub:
                 self.bus, self.hooks, config.webhooks.timeout, self.identity.credentials.is_credential
             )
             self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
-            self._add(loader.load(config, self.dispatcher.run))
+            self.hooks.hooks, self.schedules.jobs = self._automation(config, self.actions)
         except BaseException:
             self.store.close()
             raise
+        self._reloading = asyncio.Lock()
         self._started = False
         self._watch: asyncio.Task[None] | None = None
         # Called with `ready` when the store's watch sees it change.
@@ -66,21 +80,79 @@ class Hub:
         """Whether the hub serves calls: started, and its store reachable."""
         return self._started and self.store.available
 
-    def _add(self, automation: loader.Automation) -> None:
+    def _automation(self, config: Config, actions: ActionRegistry) -> tuple[list[Hook], dict[str, Job]]:
+        """Loads the config's and scripts' automation: registers its procedures
+        and the actions `cron.NAME` and `application.reload` with `actions`,
+        and answers its hooks and cron jobs; raises ConfigError."""
+        automation = loader.load(config, self.dispatcher.run)
         for procedure in automation.procedures:
             try:
-                self.actions.register(procedure.spec, procedure.definition)
+                actions.register(procedure.spec, procedure.definition)
             except ValueError as e:
-                raise ConfigError(self.config.source, procedure.where, str(e)) from None
-        for hook in automation.hooks:
-            self.hooks.add(hook)
+                raise ConfigError(config.source, procedure.where, str(e)) from None
+        jobs: dict[str, Job] = {}
         for job in automation.jobs:
+            if job.name in jobs:
+                raise ConfigError(
+                    config.source, f"cron.{job.name}", f"cron job {job.name} is already defined"
+                )
+            jobs[job.name] = job
+            actions.register(self.schedules.spec(job))
+        actions.register(ActionSpec(RELOAD, _RELOAD_DOC, (), False, self._reload_action))
+        return automation.hooks, jobs
+
+    async def reload(self) -> dict[str, Any]:
+        """Reads the config file again and swaps in its procedures, hooks, cron
+        jobs, scripts and plugin settings (plugins whose settings changed are
+        made anew and restarted) without touching a connection or a stream.
+        Answers what is loaded now; on a mistake, logs it and raises
+        ConfigError, and the running config stays as it was."""
+        async with self._reloading:
             try:
-                self.schedules.add(job)
-            except ValueError as e:
-                raise ConfigError(self.config.source, f"cron.{job.name}", str(e)) from None
-        for spec in self.schedules.specs():
-            self.actions.register(spec)
+                config = self.config.reread()
+                running = {
+                    name: plugin
+                    for name, plugin in self.actions.plugins.items()
+                    if config.plugins.get(name) == self.config.plugins.get(name)
+                }
+                actions = ActionRegistry(self._plugin_classes, config, running)
+                hooks, jobs = self._automation(config, actions)
+                context = PluginContext(self.bus, self.store, config, self.actions, self.schedules)
+                try:
+                    await actions.start(context, running=running.values())
+                except Exception as e:
+                    raise ConfigError(config.source, "plugins", f"a plugin failed to start: {e}") from e
+            except ConfigError as e:
+                log.error("reload failed; the running config stays: %s", e)
+                raise
+            retired = [p for p in self.actions.plugins.values() if p not in actions.plugins.values()]
+            self.actions.adopt(actions)
+            self.hooks.hooks = hooks
+            self.schedules.replace(jobs)
+            self.config = config
+            for plugin in running.values():
+                plugin.context = context
+            await self.actions.stop(retired)
+            loaded = {
+                "procedures": sorted(self.actions.procedures),
+                "hooks": [hook.name for hook in hooks],
+                "cronjobs": sorted(jobs),
+                "plugins": sorted(self.actions.plugins),
+            }
+            log.info(
+                "reloaded %s: %d procedures, %d hooks, %d cron jobs; plugins restarted: %s",
+                config.source or "the embedded defaults", len(loaded["procedures"]), len(hooks), len(jobs),
+                ", ".join(sorted(p.name for p in retired)) or "none",
+            )  # fmt: skip
+            return loaded
+
+    async def _reload_action(self) -> dict[str, Any]:
+        try:
+            return await self.reload()
+        except ConfigError as e:
+            raise FailedPrecondition(
+                f"the config was not reloaded, the running one stays: {e}", reason="INVALID_CONFIG"
+            ) from None
 
     async def start(self) -> None:
         """Starts the bus, the plugins, then the schedules; the hub serves calls once this returns."""

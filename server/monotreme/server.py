@@ -4,6 +4,7 @@ HTTP door. The only place that wires a hub to its services and doors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from monotreme_gateway.site import create_app, start_site
 from monotreme.actions.dispatcher import Running
 from monotreme.automation import scripting
 from monotreme.config import Config, default_data_dir
+from monotreme.errors import ConfigError
 from monotreme.grpc.server import GrpcServer
 from monotreme.hub import Hub
 from monotreme.services.auth import AuthService
@@ -80,7 +82,9 @@ class Server:
         invoker = InProcessInvoker(
             self.methods, self._hub_service.outcome, origin=settings.device_id, ready=lambda: self.hub.ready
         )
-        app = create_app(invoker, max_body_bytes=settings.max_body_bytes)
+        app = create_app(
+            invoker, max_body_bytes=settings.max_body_bytes, public_metrics=self.config.metrics.public
+        )
         self._http, self.http_port = await start_site(
             app,
             settings.host,
@@ -116,6 +120,12 @@ class Server:
                 self.http_url,
             )
 
+    async def reload(self) -> None:
+        """SIGHUP: the hub reloads its config (a mistake is logged and the running one stays)."""
+        log.info("SIGHUP: reloading %s", self.config.source or "the embedded defaults")
+        with contextlib.suppress(ConfigError):
+            await self.hub.reload()
+
     async def stop(self) -> None:
         """Ends event streams cleanly, lets in-flight calls finish, then closes the hub."""
         scripting.attach(None)
@@ -134,7 +144,15 @@ class Server:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        reloads: set[asyncio.Task[object]] = set()
+
+        def reload() -> None:
+            task = loop.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
         await self.start()
+        loop.add_signal_handler(signal.SIGHUP, reload)
         self._log_start()
         log.info("ready")
         if ready is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -38,7 +39,11 @@ class ActionRegistry:
     """The plugins enabled by `config` among `classes`, and every action; a
     `Catalog` for the plugins that describe them."""
 
-    def __init__(self, classes: list[type[Plugin]], config: Config) -> None:
+    def __init__(
+        self, classes: list[type[Plugin]], config: Config, running: Mapping[str, Plugin] | None = None
+    ) -> None:
+        """`running`: plugins to keep as they are, by name (a reload whose
+        config leaves their settings alone); the others are made anew."""
         self.plugins: dict[str, Plugin] = {}
         self.procedures: dict[str, dict[str, Any]] = {}
         self._actions: dict[str, ActionSpec] = {}
@@ -55,7 +60,9 @@ class ActionRegistry:
                 raise ConfigError(config.origin(self.unavailable[0]), "strict", reason)
             log.warning("%s: %s; the hub starts without them", config.source, reason)
         for name, cls in sorted(classes_by_name.items()):
-            plugin = self._configure(cls, dict(config.plugins.get(name, {})), config)
+            plugin = (running or {}).get(name) or self._configure(
+                cls, dict(config.plugins.get(name, {})), config
+            )
             if plugin is None:
                 continue
             self.plugins[name] = plugin
@@ -114,15 +121,31 @@ class ActionRegistry:
         """The actions (of one plugin, or all), sorted by name."""
         return [spec.to_proto() for spec in self.specs() if not plugin or spec.plugin == plugin]
 
-    async def start(self, context: PluginContext) -> None:
-        """Gives every plugin its context, then starts them."""
+    async def start(self, context: PluginContext, running: Collection[Plugin] = ()) -> None:
+        """Gives the plugins not `running` already their context, then starts
+        them; when one fails, stops those it started and raises."""
         for plugin in self.plugins.values():
-            plugin.context = context
-        for plugin in self.plugins.values():
-            await plugin.start()
+            if plugin not in running:
+                plugin.context = context
+        started: list[Plugin] = []
+        try:
+            for plugin in self.plugins.values():
+                if plugin not in running:
+                    await plugin.start()
+                    started.append(plugin)
+        except BaseException:
+            await self.stop(started)
+            raise
 
-    async def stop(self) -> None:
-        for plugin in reversed(self.plugins.values()):
+    def adopt(self, other: ActionRegistry) -> None:
+        """Takes `other`'s plugins and actions as its own (a reload): whoever
+        holds this registry sees them, without a pause (no await)."""
+        self.plugins, self.procedures, self._actions = other.plugins, other.procedures, other._actions
+        self.unavailable = other.unavailable
+
+    async def stop(self, plugins: Collection[Plugin] | None = None) -> None:
+        """Stops the plugins (these ones only, when given), the last started first."""
+        for plugin in reversed(list(self.plugins.values() if plugins is None else plugins)):
             try:
                 await plugin.stop()
             except Exception:

@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from monotreme import metrics
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.automation.procedures import Returned, RunAction, Scope, StepError, compile_steps, run_steps
 from monotreme.automation.threads import call_script
+from monotreme.call import current_call
 from monotreme.events import filters
 from monotreme.events.filters import Binder, Bindings, Predicate
 from monotreme.events.types import Event, WebhookEvent, canonical_type, short_name, type_matches
@@ -171,6 +173,8 @@ class HookRunner:
                 "event %s (%s): %d hook runs are pending; dropped its hooks %s",
                 message.id, short_name(event_type), len(self._tasks), [h.name for h, _ in matching],
             )  # fmt: skip
+            for hook, _ in matching:
+                metrics.HOOK_RUNS.labels(hook.name, "dropped").inc()
             if outcome is not None and matching:
                 outcome.future.set_result(("busy", f"{len(self._tasks)} hook runs are pending"))
             return
@@ -187,6 +191,7 @@ class HookRunner:
         self, hook: Hook, bound: Bindings, message: hub_pb2.Event, outcome: HookAnswer | None
     ) -> None:
         self.dispatcher.enter(None)  # a hook runs for no caller, whoever published the event
+        current_call.set(None)  # nor do its log lines carry the context of a call
         event = Event.from_message(message)  # each hook its own instance
         if outcome is not None and isinstance(event, WebhookEvent):
             loop = asyncio.get_running_loop()
@@ -198,9 +203,11 @@ class HookRunner:
         try:
             async with self._slots:
                 result = await hook.run(event, bound)
+            metrics.HOOK_RUNS.labels(hook.name, "ok").inc()
             if outcome is not None and result is not None:
                 outcome.answer(result)
         except Exception as e:
+            metrics.HOOK_RUNS.labels(hook.name, "failed").inc()
             log.error("hook %s failed on %s: %s", hook.name, short_name(event.type), e, exc_info=e)
             if outcome is not None:
                 outcome.fail(hook.name, e)

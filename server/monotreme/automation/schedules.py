@@ -29,10 +29,12 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from dateutil import tz
 
+from monotreme import metrics
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.schema import ActionSpec
 from monotreme.automation.procedures import Procedure, RunAction, StepError, compile_steps
 from monotreme.automation.threads import call_script, defined_at
+from monotreme.call import current_call
 from monotreme.errors import FailedPrecondition
 
 log = logging.getLogger(__name__)
@@ -122,31 +124,39 @@ class Scheduler:
     timezone: str | None = None
     jobs: dict[str, Job] = field(default_factory=dict)
     _loop_task: asyncio.Task[None] | None = None
+    _started: bool = False
+    # Every run going, those of jobs a reload removed included.
+    _runs: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def _zone(self) -> tzinfo:
         return ZoneInfo(self.timezone) if self.timezone else tz.tzlocal()
 
-    def add(self, job: Job) -> None:
-        if job.name in self.jobs:
-            raise ValueError(f"cron job {job.name} is already defined")
-        self.jobs[job.name] = job
-
     def _next(self, job: Job, after: datetime) -> datetime:
         next_run: datetime = croniter(job.expression, after).get_next(datetime)
         return next_run
 
-    def specs(self) -> list[ActionSpec]:
-        """The actions `cron.NAME`, each running its job now."""
+    def replace(self, jobs: dict[str, Job]) -> None:
+        """These jobs instead (a reload): a run going on goes on, and one of a
+        job that stays keeps the job from starting again until it ends."""
+        for name, job in jobs.items():
+            if (old := self.jobs.get(name)) is not None:
+                job.task = old.task
+        self.jobs = jobs
+        if self._started:
+            if self._loop_task is not None:
+                self._loop_task.cancel()
+                self._loop_task = None
+            self.start()
 
-        def spec(job: Job) -> ActionSpec:
-            async def run_now() -> Any:
-                return await self.run_now(job.name)
+    def spec(self, job: Job) -> ActionSpec:
+        """The action `cron.NAME`, running the job of that name now."""
 
-            doc = f"Runs the cron job {job.name} now (it also runs at '{job.expression}')."
-            return ActionSpec(f"cron.{job.name}", doc, (), False, run_now)
+        async def run_now() -> Any:
+            return await self.run_now(job.name)
 
-        return [spec(job) for job in self.jobs.values()]
+        doc = f"Runs the cron job {job.name} now (it also runs at '{job.expression}')."
+        return ActionSpec(f"cron.{job.name}", doc, (), False, run_now)
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """Every job with its expression, next fire time (ISO 8601, in the
@@ -172,17 +182,17 @@ class Scheduler:
         return await asyncio.shield(self._start(job))
 
     def start(self) -> None:
+        self._started = True
         if self.jobs:
             log.info("%d cron job(s): %s", len(self.jobs), ", ".join(sorted(self.jobs)))
             self._loop_task = asyncio.get_running_loop().create_task(self._fire_when_due())
 
     async def close(self) -> None:
         """Stops the schedule and cancels the runs still going."""
-        tasks = [self._loop_task, *(job.task for job in self.jobs.values())]
+        tasks = [*self._runs, *([self._loop_task] if self._loop_task is not None else [])]
         for task in tasks:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fire_when_due(self) -> None:
         zone = self._zone
@@ -212,11 +222,14 @@ class Scheduler:
 
     def _start(self, job: Job) -> asyncio.Task[Any]:
         job.task = asyncio.get_running_loop().create_task(self._run(job), name=f"cron.{job.name}")
+        self._runs.add(job.task)
+        job.task.add_done_callback(self._runs.discard)
         job.task.add_done_callback(lambda task: self._report(job, task))
         return job.task
 
     async def _run(self, job: Job) -> Any:
         self.dispatcher.enter(None)  # a job runs for no caller
+        current_call.set(None)  # nor do its log lines carry the context of a call
         try:
             return await job.run()
         finally:
@@ -224,5 +237,10 @@ class Scheduler:
 
     @staticmethod
     def _report(job: Job, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and (error := task.exception()) is not None:
+        if task.cancelled():
+            return
+        if (error := task.exception()) is not None:
+            metrics.SCHEDULE_RUNS.labels(job.name, "failed").inc()
             log.error("cron job %s failed: %s", job.name, _failure(error))
+        else:
+            metrics.SCHEDULE_RUNS.labels(job.name, "ok").inc()

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from monotreme import metrics
 from monotreme.errors import InvalidArgument
 from monotreme.events import filters
 from monotreme.events.types import canonical_type, published_type, short_name
@@ -103,6 +104,7 @@ class Subscription:
     def offer(self, event: hub_pb2.StreamEventsResponse) -> None:
         if len(self._queue) == self._queue.maxlen:
             self._missed += 1  # the deque drops its oldest on append
+            metrics.EVENTS_MISSED.inc()
         self._queue.append(event)
         self._wake()
 
@@ -116,7 +118,9 @@ class Subscription:
             return
         merged = [*earlier, *self._queue]
         keep = self._queue.maxlen or 1
-        self._missed += lost + max(0, len(merged) - keep)
+        missed = lost + max(0, len(merged) - keep)
+        self._missed += missed
+        metrics.EVENTS_MISSED.inc(missed)
         self._queue.clear()
         self._queue.extend(merged[-keep:])
         self._wake()
@@ -219,15 +223,20 @@ class EventBus(ABC):
         published.type = "event"
         published.origin = published.origin or self._origin
         published.timestamp = time.time()
+        metrics.EVENTS_PUBLISHED.inc()
         canonical = published_type(event_type)
         if canonical != event_type:
             published.args.fields["type"].string_value = canonical
         return published
 
     def _deliver(self, routed: Routed, run_listeners: bool) -> None:
+        delivered = 0
         for subscription in self._subscriptions:
             if subscription.wants(routed):
                 subscription.offer(routed.shared)
+                delivered += 1
+        if delivered:  # one update per event, not per subscriber
+            metrics.EVENTS_DELIVERED.inc(delivered)
         if run_listeners:
             for listener in self._listeners:
                 listener(routed.shared.event)

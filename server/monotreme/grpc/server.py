@@ -7,7 +7,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import grpc
@@ -17,15 +17,17 @@ from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from monotreme.call import Call
+from monotreme.call import Call, CallContext, current_call, request_id
 from monotreme.errors import InvalidArgument, ResourceExhausted, ServiceError
 from monotreme.events.bus import SEND_TIMEOUT
 from monotreme.memo import Memo
 from monotreme.services.status import STATUS_DETAILS_KEY, status_details
-from monotreme.services.table import SERVICES, Method, MethodTable
+from monotreme.services.table import SERVICES, Method, MethodTable, outcome_of
 from monotreme.v1 import hub_pb2
 
 log = logging.getLogger(__name__)
+# One line per RPC; off with `logging.access: false` (its level raised).
+access_log = logging.getLogger("monotreme.access")
 
 # The core's canonical codes (google.rpc.Code) as grpc's enum.
 STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -43,6 +45,27 @@ def _call(context: grpc.aio.ServicerContext[Any, Any], streaming: bool = False) 
         deadline=None if remaining is None else time.monotonic() + remaining,
         peer=context.peer(),
     )
+
+
+@contextlib.contextmanager
+def _served(method: Method, call: Call) -> Iterator[CallContext]:
+    """The RPC's log context while it runs, and its access log line once it ends."""
+    context = CallContext("grpc", call.peer, request_id(call.metadata.get("x-request-id")))
+    token = current_call.set(context)
+    started = time.perf_counter()
+    try:
+        yield context
+    except BaseException as e:
+        context.outcome = context.outcome or outcome_of(e)
+        raise
+    finally:
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "gRPC %s from %s%s: %s in %.1f ms",
+                method.path, call.peer, f" as {context.user}" if context.user else "",
+                context.outcome or "OK", (time.perf_counter() - started) * 1000,
+            )  # fmt: skip
+        current_call.reset(token)
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
@@ -140,15 +163,17 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
                 await _refuse_undecodable(context, method, request)
                 return
             writes = _StalledWrites(context)
-            try:
-                responses = table.stream(method, request, _call(context, streaming=True))
-                async with contextlib.aclosing(responses):
-                    async for response in responses:
-                        await writes.write(response)
-            except Exception as error:
-                await _abort(context, error)
-            finally:
-                writes.close()
+            call = _call(context, streaming=True)
+            with _served(method, call):
+                try:
+                    responses = table.stream(method, request, call)
+                    async with contextlib.aclosing(responses):
+                        async for response in responses:
+                            await writes.write(response)
+                except Exception as error:
+                    await _abort(context, error)
+                finally:
+                    writes.close()
 
         return grpc.unary_stream_rpc_method_handler(stream, deserialize, serialize)
 
@@ -158,11 +183,13 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
         if isinstance(request, _Undecodable):
             await _refuse_undecodable(context, method, request)
             return None
-        try:
-            return await table.unary(method, request, _call(context))
-        except Exception as error:
-            await _abort(context, error)
-            return None
+        call = _call(context)
+        with _served(method, call):
+            try:
+                return await table.unary(method, request, call)
+            except Exception as error:
+                await _abort(context, error)
+                return None
 
     return grpc.unary_unary_rpc_method_handler(unary, deserialize, serialize)
 

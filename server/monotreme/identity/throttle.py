@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from monotreme import metrics
 from monotreme.config import AuthSettings
 from monotreme.errors import ResourceExhausted
 from monotreme.store import Store
@@ -90,6 +91,7 @@ class Throttle:
         forgets the user's failures at that address."""
         try:
             if failed:
+                metrics.LOGIN_FAILURES.inc()
                 self._fail(attempt)
             elif attempt.user_failed:
                 self._store.forget_login_failures(attempt.user)
@@ -109,12 +111,13 @@ class Throttle:
 
     def _fail(self, attempt: Attempt) -> None:
         settings, now = self._settings, time.time()
-        for key in (attempt.user, attempt.address):
+        for kind, key in (("user", attempt.user), ("address", attempt.address)):
             count = self._store.add_login_failure(key, now, settings.max_lockout_seconds)
             extra = count - settings.max_failed_logins
             if extra >= 0:
                 lockout = settings.lockout_seconds * 2 ** min(extra, 20)
                 self._store.lock_login(key, now + min(lockout, settings.max_lockout_seconds))
+                metrics.LOGIN_LOCKOUTS.labels(kind).inc()
         self._failed_since_prune += 1
         if self._failed_since_prune >= max(1, self._capacity // 10):
             self._failed_since_prune = 0

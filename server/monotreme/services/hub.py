@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from monotreme import metrics
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
@@ -100,4 +101,6 @@ class HubService:
     async def CallWebhook(
         self, request: hub_pb2.CallWebhookRequest, call: Call
     ) -> hub_pb2.CallWebhookResponse:
-        return await self._webhooks.call(request)
+        answer = await self._webhooks.call(request)
+        metrics.WEBHOOK_CALLS.labels(str(answer.status)).inc()
+        return answer

@@ -9,6 +9,8 @@ RPC added to the contract needs only its implementation. `contract()` alone
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,8 +18,12 @@ from typing import Any, TypeVar
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
+from google.rpc import code_pb2
 
-from monotreme.call import Call, Principal
+from monotreme import metrics
+from monotreme.actions.outcome import Outcome
+from monotreme.call import Call, CallContext, Principal, current_call, request_id
+from monotreme.errors import ServiceError
 from monotreme.v1 import auth_pb2, hub_pb2
 
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -27,6 +33,8 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 
 Authenticator = Callable[[Call], Awaitable[Principal]]
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+OK = "OK"
 
 
 def public(implementation: F) -> F:
@@ -76,8 +84,35 @@ def contract(implementations: Iterable[object] = ()) -> dict[str, Method]:
     return methods
 
 
+def outcome_of(error: BaseException) -> str:
+    """The status code's name an RPC ended with (`NOT_FOUND`), as metrics and the access log say it."""
+    if isinstance(error, ServiceError):
+        return code_pb2.Code.Name(error.code) if error.code in code_pb2.Code.values() else "UNKNOWN"
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):  # the caller left
+        return "CANCELLED"
+    return "INTERNAL"
+
+
+class _Observer:
+    """One RPC's metrics at one door, their labelled children resolved once."""
+
+    __slots__ = ("_calls", "_rpc", "ok", "seconds", "streams")
+
+    def __init__(self, method: Method, door: str) -> None:
+        name = method.descriptor.name
+        self._rpc, self._calls = (name, door), metrics.RPC_CALLS
+        self.ok = metrics.RPC_CALLS.labels(name, door, OK)
+        self.seconds = metrics.RPC_SECONDS.labels(name, door)
+        self.streams = metrics.STREAMS_OPEN.labels(name, door)
+
+    def failed(self, outcome: str) -> None:
+        self._calls.labels(*self._rpc, outcome).inc()
+
+
 class MethodTable:
-    """Every RPC of `SERVICES`, bound to the objects implementing them."""
+    """Every RPC of `SERVICES`, bound to the objects implementing them. Every
+    call of either door passes here: its metrics and its log context are kept
+    here, the door it came through read from the context the door set."""
 
     def __init__(self, implementations: Iterable[object], authenticate: Authenticator) -> None:
         self._authenticate = authenticate
@@ -85,23 +120,74 @@ class MethodTable:
         unbound = [path for path, method in self.methods.items() if method.implementation is None]
         if unbound:
             raise TypeError(f"RPCs without an implementation: {', '.join(unbound)}")
+        self._observers: dict[tuple[str, str], _Observer] = {}
+
+    def _observe(self, method: Method, call: Call) -> tuple[CallContext, _Observer]:
+        context = current_call.get()
+        if context is None:  # called other than through a door (a test, an embedding)
+            context = CallContext("", call.peer, request_id(call.metadata.get("x-request-id")))
+            current_call.set(context)
+        context.rpc, context.user, context.outcome = method.descriptor.name, "", ""
+        key = (method.path, context.door)
+        observer = self._observers.get(key)
+        if observer is None:
+            observer = self._observers[key] = _Observer(method, context.door)
+        return context, observer
 
     async def authorize(self, method: Method, call: Call) -> Call:
         """The call with its principal; raises Unauthenticated unless the method is public."""
         if method.public:
             return call
-        return call.authenticated(await self._authenticate(call))
+        principal = await self._authenticate(call)
+        if (context := current_call.get()) is not None:
+            context.user = principal.username
+        return call.authenticated(principal)
+
+    async def run(self, method: Method, call: Call, work: Callable[[Call], Awaitable[T]]) -> T:
+        """`work(call)` once the call is authorized, as the unary RPC `method`:
+        counted, timed and logged as one (an Execute outcome's refusal as its code)."""
+        context, observer = self._observe(method, call)
+        started = time.perf_counter()
+        try:
+            answer = await work(await self.authorize(method, call))
+        except BaseException as e:
+            context.outcome = outcome_of(e)
+            observer.failed(context.outcome)
+            raise
+        finally:
+            observer.seconds.observe(time.perf_counter() - started)
+        if isinstance(answer, Outcome) and answer.refusal is not None:
+            context.outcome = outcome_of(answer.refusal)
+            observer.failed(context.outcome)
+        else:
+            context.outcome = OK
+            observer.ok.inc()
+        return answer
 
     async def unary(self, method: Method, request: Message, call: Call) -> Message:
         """Runs a unary RPC; raises `ServiceError` for a refused call."""
-        call = await self.authorize(method, call)
-        assert method.implementation is not None
-        response: Message = await method.implementation(request, call)
+        implementation = method.implementation
+        assert implementation is not None
+        response: Message = await self.run(
+            method, call, lambda authorized: implementation(request, authorized)
+        )
         return response
 
     async def stream(self, method: Method, request: Message, call: Call) -> AsyncGenerator[Message]:
         """Runs a server-streaming RPC; raises `ServiceError` for a refused call."""
-        call = await self.authorize(method, call)
-        assert method.implementation is not None
-        async for response in method.implementation(request, call):
-            yield response
+        context, observer = self._observe(method, call)
+        try:
+            call = await self.authorize(method, call)
+            assert method.implementation is not None
+            observer.streams.inc()
+            try:
+                async for response in method.implementation(request, call):
+                    yield response
+            finally:
+                observer.streams.dec()
+        except BaseException as e:
+            context.outcome = outcome_of(e)
+            observer.failed(context.outcome)
+            raise
+        context.outcome = OK
+        observer.ok.inc()
