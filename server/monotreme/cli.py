@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 for any free port)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8008; 0 for any free port)")
     serve.add_argument(
+        "--bus",
+        metavar="URL",
+        help="the event bus the hub's processes share: redis://HOST:PORT/DB, or embedded (the default)",
+    )
+    serve.add_argument(
         "--strict", action="store_true", help="refuse to start on a plugin not installed or a broken script"
     )
     serve.add_argument(
@@ -155,7 +160,12 @@ def _serve(args: argparse.Namespace) -> None:
     from monotreme.server import Server
 
     config = _config(
-        args, host=args.host, grpc_port=args.grpc_port, http_port=args.http_port, strict=args.strict
+        args,
+        host=args.host,
+        grpc_port=args.grpc_port,
+        http_port=args.http_port,
+        strict=args.strict,
+        bus_url=args.bus,
     )
     logs.configure(config.logging, json_lines=args.log_format == "json")
     _make_room_for(config.server.max_connections)

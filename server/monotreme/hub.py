@@ -5,6 +5,9 @@ doors on the services (see server.py, the composition root)."""
 
 from __future__ import annotations
 
+import json
+import logging
+
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.plugin import PluginContext
 from monotreme.actions.registry import ActionRegistry, installed_plugins
@@ -15,9 +18,33 @@ from monotreme.automation.webhooks import Webhooks
 from monotreme.config import Config
 from monotreme.errors import ConfigError
 from monotreme.events.bus import EventBus, LocalBus
+from monotreme.events.redis import RedisBus
 from monotreme.identity import Identity
+from monotreme.identity.revocation import Key
 from monotreme.plugins import builtin_plugins
 from monotreme.store.sqlite import DATABASE, Store
+
+log = logging.getLogger(__name__)
+# The bus topic of revoked tokens: every process drops them and ends their streams.
+REVOKED = "revoked"
+
+
+def bus_of(config: Config) -> EventBus:
+    """The Redis bus when `bus.url` (or Platypush's `redis:`) names one, else the embedded bus."""
+    if (url := config.bus.redis_url) is not None:
+        log.info("event bus: Redis at %s", url.rpartition("@")[2])
+        return RedisBus(config.server.device_id, config.events.queue_size, config.bus)
+    return LocalBus(
+        config.server.device_id,
+        config.events.queue_size,
+        config.events.history_size,
+        config.events.history_seconds,
+    )
+
+
+def _key(message: str) -> Key:
+    kind, value = json.loads(message)
+    return (kind, value)
 
 
 class Hub:
@@ -29,12 +56,10 @@ class Hub:
         self.store = Store(config.data_dir / DATABASE)
         try:
             self.identity = Identity.open(self.store, config.data_dir, config.auth)
-            self.bus: EventBus = LocalBus(
-                config.server.device_id,
-                config.events.queue_size,
-                config.events.history_size,
-                config.events.history_seconds,
-            )
+            self.bus = bus_of(config)
+            revocations = self.identity.revocations
+            revocations.tell_others(lambda key: self.bus.broadcast(REVOKED, json.dumps(key)))
+            self.bus.on_broadcast(REVOKED, lambda message: revocations.revoked(_key(message), here=False))
             self.actions = ActionRegistry([*builtin_plugins(), *installed_plugins()], config)
             self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
             self.hooks = HookRunner(self.dispatcher)
@@ -42,12 +67,17 @@ class Hub:
             self.webhooks = Webhooks(
                 self.bus, self.hooks, config.webhooks.timeout, self.identity.credentials.is_credential
             )
-            self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
+            self.schedules = Scheduler(self.dispatcher, config.schedules.timezone, self.bus.claim)
             self._add(loader.load(config, self.dispatcher.run))
         except BaseException:
             self.store.close()
             raise
-        self.ready = False
+        self._started = False
+
+    @property
+    def ready(self) -> bool:
+        """Serving calls: started, and its bus can publish."""
+        return self._started and self.bus.available
 
     def _add(self, automation: loader.Automation) -> None:
         for procedure in automation.procedures:
@@ -72,11 +102,11 @@ class Hub:
             PluginContext(self.bus, self.store, self.config, self.actions, self.schedules)
         )
         self.schedules.start()
-        self.ready = True
+        self._started = True
 
     async def close(self) -> None:
         """Stops the schedules, hooks and plugins, ends the event streams and closes the store."""
-        self.ready = False
+        self._started = False
         await self.schedules.close()
         await self.hooks.close()
         await self.actions.stop()

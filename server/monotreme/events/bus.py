@@ -106,6 +106,10 @@ class Subscription:
         self._queue.append(event)
         self._wake()
 
+    def lost(self, count: int) -> None:
+        """Counts events the engine could not deliver (gone before it read them) in the next `missed`."""
+        self._missed += count
+
     def replay(self, lost: int, backlog: Iterable[Routed]) -> None:
         """Puts the history a resuming subscriber asked for before the live
         events already queued, leaving out those it would see twice; `lost`
@@ -164,6 +168,11 @@ class EventBus(ABC):
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
+    @property
+    def available(self) -> bool:
+        """Whether the engine can publish now (readiness): the embedded one always can."""
+        return True
+
     @abstractmethod
     async def publish(self, event: hub_pb2.Event, *, run_listeners: bool = True) -> hub_pb2.Event:
         """Publishes the event and answers it as published (id, origin and
@@ -182,6 +191,17 @@ class EventBus(ABC):
     async def stop(self) -> None:
         """Ends every stream and disconnects the engine."""
         self.end_streams()
+
+    async def claim(self, name: str, seconds: float) -> bool:
+        """Whether this process is the one to do `name` (a schedule's tick): the
+        first to claim it across the hub's processes, for `seconds`."""
+        return True  # one process: always this one
+
+    def broadcast(self, topic: str, message: str) -> None:  # noqa: B027 (one process: nobody to tell)
+        """Hands `message` to the `on_broadcast` handler of every other process of the hub."""
+
+    def on_broadcast(self, topic: str, handler: Callable[[str], None]) -> None:  # noqa: B027
+        """Calls `handler` with each message another process broadcasts on `topic`."""
 
     def add_listener(self, listener: Callable[[hub_pb2.Event], None]) -> None:
         """Calls `listener` with every published event, once across the hub's

@@ -8,7 +8,9 @@ stored.
 
 Tokens seen are kept in memory, so a call costs no query; a revocation drops
 them at once (it goes through Revocations), so it still takes effect on the
-next call. (Another process may add tokens and users, never revoke them.)
+next call, also when another server process revoked it (its bus tells this
+one). (A command such as `monotreme token create` may add tokens and users,
+never revoke them.)
 """
 
 from __future__ import annotations
