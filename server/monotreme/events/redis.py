@@ -95,6 +95,7 @@ class RedisBus(EventBus):
         self._handlers: dict[str, Callable[[str], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._up = False
+        self._stopping = False
 
     @property
     def available(self) -> bool:
@@ -110,9 +111,15 @@ class RedisBus(EventBus):
 
     async def stop(self) -> None:
         await super().stop()
+        # The readers end after their current read; a task cancelled inside
+        # redis-py's blocking read may never end, so none is waited on forever.
+        self._stopping = True
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=_BLOCK_MS / 1000 + 1)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1)
         await self._redis.aclose()
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -132,9 +139,9 @@ class RedisBus(EventBus):
         )
 
     async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
-        """Runs `step` forever, backing off while Redis is down."""
+        """Runs `step` until the bus stops, backing off while Redis is down."""
         delay = 0.0
-        while True:
+        while not self._stopping:
             try:
                 await step()
                 delay = 0.0
@@ -159,25 +166,24 @@ class RedisBus(EventBus):
         return published
 
     async def _since(self, after: str) -> tuple[int, list[Routed]]:
-        await self._catch_up(after)
-        upto, upto_id = self._last.get(self._stream), self._last_id
-        if upto is None or after >= upto_id:
-            return 0, []  # nothing after it yet: the live events follow
         start = f"{int(after[:16], 16)}-0"
         try:
-            entries: Entries = await self._redis.xrange(self._stream, min=start, max=upto)  # type: ignore[assignment]
+            entries: Entries = await self._redis.xrange(self._stream, min=start)  # type: ignore[assignment]
         except RedisError as e:
             raise self._unavailable(e) from None
         backlog = [r for r in (self._routed(_text(i), f) for i, f in entries if f) if r.id > after]
+        if not backlog:
+            return 0, []  # nothing after it yet: the live events follow
+        # Once this process's reader has delivered the newest of them, the
+        # subscription holds as live what the backlog repeats (replay skips those).
+        await self._catch_up(backlog[-1].id)
         number = int(after[16:], 16)
-        first = int(backlog[0].id[16:], 16) if backlog else self._last_number + 1
-        return max(0, first - 1 - number), backlog
+        return max(0, int(backlog[0].id[16:], 16) - 1 - number), backlog
 
-    async def _catch_up(self, after: str) -> None:
-        """Waits (briefly) until this process has read up to `after`, an id
-        another process may have delivered first, so no event comes twice."""
+    async def _catch_up(self, newest: str) -> None:
+        """Waits (a second at most) until this process's reader has delivered `newest`."""
         deadline = asyncio.get_running_loop().time() + _CATCH_UP
-        while self._last_id < after and (left := deadline - asyncio.get_running_loop().time()) > 0:
+        while self._last_id < newest and (left := deadline - asyncio.get_running_loop().time()) > 0:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._advanced.wait(), left)
 
@@ -304,7 +310,7 @@ class RedisBus(EventBus):
         # Retried until Redis takes it: a revocation must reach every process.
         async def until_sent() -> None:
             delay = 0.1
-            while True:
+            while not self._stopping:
                 try:
                     return await send()
                 except RedisError as e:
