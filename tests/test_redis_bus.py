@@ -37,7 +37,7 @@ event.hook.pong:
     - action: event.trigger
       args: {subtype: pong, args: {n: "${args['n']}"}}
 cron.tick:
-  cron_expression: '*/2 * * * * *'
+  cron_expression: '* * * * * */2'
   actions:
     - action: event.trigger
       args: {subtype: tick}

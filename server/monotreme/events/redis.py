@@ -147,6 +147,8 @@ class RedisBus(EventBus):
                 delay = 0.0
             except RedisError as e:
                 self._down(e)
+                # Pooled connections from before an outage would fail their next command.
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
                 delay = min(_MAX_BACKOFF, delay * 2 or 0.1)
                 await asyncio.sleep(delay)
 
