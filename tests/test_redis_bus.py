@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import grpc
 import pytest
-from monotreme.config import BusSettings
-from monotreme.errors import Unavailable
+from monotreme.config import BusSettings, Config
+from monotreme.errors import ConfigError, Unavailable
 from monotreme.events.redis import GROUP, RedisBus
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
@@ -80,6 +80,27 @@ async def spawn_hubs(
 async def healthz(server: SpawnedServer) -> int:
     async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as response:
         return response.status
+
+
+# Configuration.
+
+
+def test_the_bus_is_embedded_unless_a_url_or_platypushs_redis_section_names_redis(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    assert Config.load().bus.redis_url is None
+    config.write_text("redis: {host: cache.lan, port: 6380, password: 's3cr/t', db: 2}\n")
+    assert Config.load(config).bus.redis_url == "redis://:s3cr%2Ft@cache.lan:6380/2"
+    config.write_text("bus: {url: 'redis://localhost:6379/0', max_len: 500}\nredis: {host: cache.lan}\n")
+    loaded = Config.load(config)
+    assert (loaded.bus.redis_url, loaded.bus.max_len) == ("redis://localhost:6379/0", 500)
+    assert Config.load(config, bus_url="embedded").bus.redis_url is None
+    assert Config.load(config, bus_url="redis://other:1/3").bus.redis_url == "redis://other:1/3"
+    config.write_text("bus: {uri: 'redis://localhost'}\n")
+    with pytest.raises(ConfigError) as raised:
+        Config.load(config)
+    assert str(raised.value) == (
+        f"{config}: bus.uri: unknown setting (known: claim_after, max_len, prefix, url)"
+    )
 
 
 # The engine on its own: the resume scenarios of test_resume.py, on Redis.
