@@ -81,7 +81,9 @@ class Routed:
 class Subscription:
     """One subscriber's filter and bounded queue; an async iterator of StreamEventsResponse."""
 
-    def __init__(self, types: list[str], origins: list[str], args: dict[str, Any], queue_size: int) -> None:
+    def __init__(
+        self, types: list[str], origins: list[str], args: dict[str, Any], queue_size: int, after: str = ""
+    ) -> None:
         names = [canonical_type(t) for t in types]
         self._full_names = frozenset(n for n in names if "." in n)
         self._short_names = frozenset(n for n in names if "." not in n)
@@ -91,11 +93,15 @@ class Subscription:
         self._queue: deque[hub_pb2.StreamEventsResponse] = deque(maxlen=max(1, queue_size))
         self._missed = 0
         self._waiter: asyncio.Future[None] | None = None
+        # Resuming after this id: an engine still delivering older events (a
+        # process behind the one the subscriber came from) does not repeat them.
+        self._after = after
         self.closed = False
 
     def wants(self, routed: Routed) -> bool:
         return (
-            (self._any_type or routed.type in self._full_names or routed.short in self._short_names)
+            routed.id > self._after
+            and (self._any_type or routed.type in self._full_names or routed.short in self._short_names)
             and (not self._origins or routed.shared.event.origin in self._origins)
             and (self._test is None or self._test(routed.args))
         )
@@ -247,7 +253,7 @@ class EventBus(ABC):
             raise InvalidArgument(str(e)) from None
         after = check_id(request.after, "after") if request.after else ""
         subscription = Subscription(
-            list(request.types), list(request.origins), args, queue_size or self._queue_size
+            list(request.types), list(request.origins), args, queue_size or self._queue_size, after
         )
         if self._ended:
             subscription.close()

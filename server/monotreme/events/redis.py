@@ -58,6 +58,8 @@ _MAX_BACKOFF = 5.0
 # Seconds a resuming subscriber waits for this process's reader to reach its id.
 _CATCH_UP = 1.0
 _NO_ID = "0" * 32
+# Seconds (at least) a consumer is idle with nothing pending before it is dropped from the group.
+_FORGET_AFTER = 60.0
 # Stream entries as redis-py reads them: (id, fields); no fields for one trimmed meanwhile.
 Entries = list[tuple[bytes, dict[bytes, bytes] | None]]
 
@@ -275,6 +277,7 @@ class RedisBus(EventBus):
                 self._stream, GROUP, self._me, min_idle_time=int(claim_after * 1000), count=_BATCH
             )
             await self._hand_on(claimed[1])
+            await self._forget_consumers(max(claim_after, _FORGET_AFTER))
         start = "0" if state["pending"] else ">"
         answer: Any = await self._redis.xreadgroup(
             GROUP, self._me, {self._stream: start}, count=_BATCH, block=_BLOCK_MS
@@ -283,6 +286,15 @@ class RedisBus(EventBus):
         if state["pending"] and not entries:
             state["pending"] = False
         await self._hand_on(entries)
+
+    async def _forget_consumers(self, idle: float) -> None:
+        """Drops the consumers of processes gone (idle, nothing pending), so the
+        group does not grow with every start. A live one is made again by its next read."""
+        consumers: Any = await self._redis.xinfo_consumers(self._stream, GROUP)
+        for consumer in consumers:
+            name = _text(consumer["name"])
+            if name != self._me and consumer["pending"] == 0 and consumer["idle"] > idle * 1000:
+                await self._redis.xgroup_delconsumer(self._stream, GROUP, name)
 
     async def _hand_on(self, entries: Entries) -> None:
         """Runs the listeners for each entry (none when its publisher ran them),
