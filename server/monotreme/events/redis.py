@@ -32,6 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from monotreme.config import BusSettings
@@ -77,8 +79,10 @@ class RedisBus(EventBus):
     def __init__(self, origin: str, queue_size: int, settings: BusSettings) -> None:
         super().__init__(origin, queue_size)
         assert settings.redis_url is not None
+        # No retries inside redis-py: a publish whose answer was lost would be
+        # appended twice. The readers retry themselves, with backoff.
         self._redis = Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0, retry_on_timeout=False
+            settings.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
         )
         # host:port, for messages (never the password)
         self._where = urlsplit(settings.redis_url).netloc.rpartition("@")[2]
@@ -97,6 +101,7 @@ class RedisBus(EventBus):
         self._handlers: dict[str, Callable[[str], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._up = False
+        self._outage = False
         self._stopping = False
 
     @property
@@ -130,9 +135,14 @@ class RedisBus(EventBus):
         task.add_done_callback(self._tasks.discard)
 
     def _down(self, error: Exception) -> None:
-        if self._up or not self._last:
+        if not self._outage:  # once an outage
             log.warning("event bus: Redis at %s is unavailable (%s); retrying", self._where, error)
-        self._up = False
+        self._up, self._outage = False, True
+
+    def _back(self) -> None:
+        if self._outage:
+            log.info("event bus: Redis at %s is back", self._where)
+        self._up, self._outage = True, False
 
     def _unavailable(self, error: RedisError) -> Unavailable:
         self._down(error)
@@ -209,7 +219,7 @@ class RedisBus(EventBus):
                 self._last_id = event_id(self._last[stream], self._last_number)
         with suppress(ResponseError):  # BUSYGROUP: another process made it
             await self._redis.xgroup_create(self._stream, GROUP, id="$", mkstream=True)
-        self._up = True
+        self._back()
 
     async def _fan_out(self) -> None:
         await self._retrying(self._read)
@@ -222,9 +232,7 @@ class RedisBus(EventBus):
             count=_BATCH,
             block=_BLOCK_MS,
         )
-        if not self._up:
-            log.info("event bus: Redis at %s is back", self._where)
-            self._up = True
+        self._back()
         for name, entries in answer or ():
             stream = _text(name)
             for entry, fields in entries:
