@@ -5,10 +5,6 @@ and real `monotreme serve` subprocesses."""
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -81,13 +77,9 @@ async def spawn_hubs(
     return [await spawn(tmp_path / "data", "--bus", redis_url, *args) for _ in range(count)]
 
 
-async def healthz_at(url: str) -> int:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as response:
-        return response.status
-
-
 async def healthz(server: SpawnedServer) -> int:
-    return await healthz_at(server.http_url)
+    async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as response:
+        return response.status
 
 
 # Configuration.
@@ -393,62 +385,3 @@ async def test_a_process_killed_mid_load_loses_no_acknowledged_publish(
         stream.cancel()
     # Every acknowledged event reached the other process, in order; none was lost.
     assert [r.event.id for r in received] == [e.id for e in acknowledged]
-
-
-# `monotreme serve --workers N`
-
-
-async def test_workers_share_the_ports_and_one_that_dies_is_started_again(
-    tmp_path: Path, redis: RedisServer, spawn_server: Spawn
-) -> None:
-    from tests.redis_server import free_port  # loaded as a plugin above: not before it
-
-    grpc_port, http_port = free_port(), free_port()
-    ports = ("--grpc-port", str(grpc_port), "--http-port", str(http_port))
-    hub = await spawn_server(tmp_path / "data", "--bus", redis.url, "--workers", "2", *ports)
-
-    def lines(pattern: str) -> list[re.Match[str]]:
-        return [m for line in hub.log if (m := re.search(pattern, line))]
-
-    await eventually(lambda: len(lines(r": ready$")) == 2)
-    pids = {int(m[1]): int(m[2]) for m in lines(r"worker (\d) started \(pid (\d+)\)")}
-    assert sorted(pids) == [1, 2]
-    assert {m[1] for m in lines(r"(gRPC|HTTP) listening on 127\.0\.0\.1:(\d+)")} == {"gRPC", "HTTP"}
-    assert {int(m[1]) for m in lines(r"listening on 127\.0\.0\.1:(\d+)")} == {grpc_port, http_port}
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-        admin = await register_admin(channel)
-    os.kill(pids[1], signal.SIGKILL)
-    await eventually(lambda: len(lines(r": ready$")) == 3, within=30)
-    [restarted] = lines(rf"worker 1 \(pid {pids[1]}\) exited with -9; starting it again in ")
-    assert restarted
-    # Every connection, whichever worker the kernel gives it to, is served.
-    for _ in range(6):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            stub = hub_pb2_grpc.HubServiceStub(channel)
-            await stub.ListActions(hub_pb2.ListActionsRequest(plugin="event"), metadata=admin.metadata)
-    assert await healthz_at(f"http://127.0.0.1:{http_port}") == 200
-    assert await hub.stop() == 0
-    worker_pids = [int(m[2]) for m in lines(r"worker (\d) started \(pid (\d+)\)")]
-    for pid in worker_pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-
-
-@pytest.mark.parametrize(
-    ("args", "reason"),
-    [
-        ((), "--workers needs a bus the processes share: --bus redis://HOST:PORT/DB (or bus.url)"),
-        (("--bus", "redis://127.0.0.1:1/0", "--http-port", "0"),
-         "--workers needs fixed ports (the workers share them): not 0"),
-    ],
-)  # fmt: skip
-async def test_workers_are_refused_without_a_shared_bus_or_fixed_ports(
-    tmp_path: Path, args: tuple[str, ...], reason: str
-) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monotreme", "serve", "--data-dir", str(tmp_path), "--workers", "2", *args,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 1
-    assert stderr.decode().splitlines()[-1] == f"monotreme: error: {reason}"

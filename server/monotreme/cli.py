@@ -68,14 +68,6 @@ def _parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="refuse to start on a plugin not installed or a broken script"
     )
     serve.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="run N server processes sharing the ports, restarted when they exit (needs --bus redis://...)",
-    )
-    # What the supervisor of --workers starts its workers with: they share the ports.
-    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    serve.add_argument(
         "--log-format", choices=("text", "json"), help="json: one JSON object a line (default: text)"
     )
 
@@ -176,33 +168,11 @@ def _serve(args: argparse.Namespace) -> None:
         bus_url=args.bus,
     )
     logs.configure(config.logging, json_lines=args.log_format == "json")
-    if args.workers is not None:
-        from monotreme import workers
-
-        if reason := workers.refusal(config, args.workers):
-            raise SystemExit(f"monotreme: error: {reason}")
-        asyncio.run(workers.supervise(_worker_args(args), args.workers))
-        return
     _make_room_for(config.server.max_connections)
     try:
-        asyncio.run(Server(config, reuse_port=args.worker).serve())
+        asyncio.run(Server(config).serve())
     except OSError as e:  # a port taken, an address not of this host...
         raise SystemExit(f"monotreme: error: {e}") from None
-
-
-def _worker_args(args: argparse.Namespace) -> list[str]:
-    """`serve`'s arguments as given, for each worker of `--workers`."""
-    given = {
-        "--config": args.config,
-        "--data-dir": args.data_dir,
-        "--host": args.host,
-        "--grpc-port": args.grpc_port,
-        "--http-port": args.http_port,
-        "--bus": args.bus,
-        "--log-format": args.log_format,
-    }
-    flags = [item for flag, value in given.items() if value is not None for item in (flag, str(value))]
-    return [*flags, *(["--strict"] if args.strict else []), "--worker"]
 
 
 def _gateway(args: argparse.Namespace) -> None:

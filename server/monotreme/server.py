@@ -35,10 +35,8 @@ def services(hub: Hub) -> tuple[MethodTable, HubService]:
 class Server:
     """Starts and stops the hub and its doors; `serve()` runs until SIGTERM/SIGINT."""
 
-    def __init__(self, config: Config, *, reuse_port: bool = False) -> None:
-        """`reuse_port`: a worker of `serve --workers`, sharing its ports with the others."""
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self._reuse_port = reuse_port
         self.hub = Hub(config)
         self.methods, self._hub_service = services(self.hub)
         self._grpc: GrpcServer | None = None
@@ -69,9 +67,7 @@ class Server:
         await self.hub.start()
         scripting.attach(Running(self.hub.dispatcher, None, asyncio.get_running_loop()))
         # grpc.aio binds its server to the running loop: create it here, not in __init__.
-        self._grpc = GrpcServer(
-            self.methods, max_message_bytes=settings.max_body_bytes, reuse_port=self._reuse_port
-        )
+        self._grpc = GrpcServer(self.methods, max_message_bytes=settings.max_body_bytes)
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
         await self._grpc.start()
         log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
@@ -85,7 +81,6 @@ class Server:
             settings.http_port,
             header_timeout=settings.header_timeout,
             max_connections=settings.max_connections,
-            reuse_port=self._reuse_port,
         )
 
     def _log_start(self) -> None:

@@ -165,7 +165,7 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(unary, deserialize, serialize)
 
 
-def check_free(host: str, port: int, what: str) -> None:
+def _check_free(host: str, port: int) -> None:
     """Raises OSError, in a line, when host:port cannot be bound: grpc's own
     refusal says only "Failed to bind", after a line of its C core's log."""
     family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
@@ -174,20 +174,18 @@ def check_free(host: str, port: int, what: str) -> None:
         try:
             probe.bind(address)
         except OSError as e:
-            raise OSError(f"cannot listen for {what} on {host}:{port}: {e.strerror or e}") from None
+            raise OSError(f"cannot listen for gRPC on {host}:{port}: {e.strerror or e}") from None
 
 
 class GrpcServer:
     """A grpc.aio server for the method table, the health and the reflection services."""
 
-    def __init__(self, table: MethodTable, *, max_message_bytes: int, reuse_port: bool = False) -> None:
-        self._reuse_port = reuse_port
+    def __init__(self, table: MethodTable, *, max_message_bytes: int) -> None:
         self._server = grpc.aio.server(
             options=[
                 # grpc binds with SO_REUSEPORT by default: a second hub on the
-                # same port would start silently and take half the calls. Only
-                # the workers of one hub (`serve --workers`) share their port.
-                ("grpc.so_reuseport", int(reuse_port)),
+                # same port would start silently and take half the calls.
+                ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", max_message_bytes),
                 # Keep idle streams (event subscribers) alive through NATs and
                 # notice dead peers; let clients ping as often as every 10 s.
@@ -213,8 +211,8 @@ class GrpcServer:
     def bind(self, host: str, port: int) -> int:
         """Listens on host:port (0 for any free port); answers the bound port,
         or raises OSError saying why not in a line."""
-        if port and not self._reuse_port:  # the supervisor checked it for its workers
-            check_free(host, port, "gRPC")
+        if port:
+            _check_free(host, port)
         try:
             bound: int = self._server.add_insecure_port(f"{host}:{port}")
         except RuntimeError:
