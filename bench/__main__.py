@@ -111,7 +111,7 @@ def run(quick: bool) -> dict[str, Any]:
                     n: asdict(fanout.run(hub, transport, n, rate=fanout.pace(n), seconds=seconds))
                     for n in subscribers
                 }
-                for transport in ("ws", "grpc")
+                for transport in fanout.TRANSPORTS
             }
         finally:
             for server in (hub, http_base, grpc_base):

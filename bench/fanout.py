@@ -37,6 +37,9 @@ def pace(subscribers: int) -> float:
     return min(PACE_EVENTS, PACE_DELIVERIES / subscribers)
 
 
+# /ws/events; gRPC StreamEvents; StreamEventBatches.
+TRANSPORTS = ("ws", "grpc", "grpc-batches")
+
 # Latencies each subscriber process reports at most (a random sample beyond).
 _SAMPLE = 20_000
 
@@ -86,18 +89,20 @@ async def _ws_subscriber(
 
 
 async def _grpc_subscriber(
-    stub: hub_pb2_grpc.HubServiceStub, token: str, tally: _Tally, ready: asyncio.Event
+    stub: hub_pb2_grpc.HubServiceStub, token: str, tally: _Tally, ready: asyncio.Event, batches: bool
 ) -> None:
     request = hub_pb2.StreamEventsRequest(types=["CustomEvent"])
     request.args.update({"subtype": "bench"})
-    stream = stub.StreamEvents(request, metadata=(("authorization", f"Bearer {token}"),))
+    metadata = (("authorization", f"Bearer {token}"),)
+    stream: Any = (stub.StreamEventBatches if batches else stub.StreamEvents)(request, metadata=metadata)
     await stream.wait_for_connection()
     ready.set()
-    async for response in stream:
-        args = response.event.args["args"]
-        if args["end"]:
-            return
-        tally.note(args["sent"], response.missed)
+    async for message in stream:
+        for response in message.events if batches else (message,):
+            args = response.event.args["args"]
+            if args["end"]:
+                return
+            tally.note(args["sent"], response.missed)
 
 
 async def _subscribe(transport: str, target: str, token: str, connections: int) -> dict[str, Any]:
@@ -113,7 +118,7 @@ async def _subscribe(transport: str, target: str, token: str, connections: int) 
         channels = [grpc.aio.insecure_channel(target) for _ in range((connections + 99) // 100)]
         stubs = [hub_pb2_grpc.HubServiceStub(channels[i // 100]) for i in range(connections)]
         tasks = [
-            asyncio.ensure_future(_grpc_subscriber(s, token, tally, r))
+            asyncio.ensure_future(_grpc_subscriber(s, token, tally, r, transport == "grpc-batches"))
             for s, r in zip(stubs, readies, strict=True)
         ]
         await _run(tasks, readies)
@@ -200,7 +205,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="event subscribers for the fan-out benchmark")
-    parser.add_argument("transport", choices=["ws", "grpc"])
+    parser.add_argument("transport", choices=TRANSPORTS)
     parser.add_argument("target")
     parser.add_argument("token")
     parser.add_argument("connections", type=int)

@@ -22,12 +22,17 @@ def _targets(r: dict[str, Any]) -> list[str]:
     http, grpc = r["execute_http"], r["execute_grpc"]
     top_ws = r["fanout"]["ws"][max(r["fanout"]["ws"])]
     top_grpc = r["fanout"]["grpc"][max(r["fanout"]["grpc"])]
+    top_batches = r["fanout"]["grpc-batches"][max(r["fanout"]["grpc-batches"])]
     start = r["startup"]
     rows = [
         ("`/execute` ≥ 0.8 of the bare aiohttp echo", f"{http['ratio']:.2f}", http["ratio"] >= 0.8),
         ("gRPC `Execute` ≥ 0.8 of the bare grpc.aio echo", f"{grpc['ratio']:.2f}", grpc["ratio"] >= 0.8),
     ]
-    for name, top in (("/ws/events", top_ws), ("StreamEvents", top_grpc)):
+    for name, top in (
+        ("/ws/events", top_ws),
+        ("StreamEvents", top_grpc),
+        ("StreamEventBatches", top_batches),
+    ):
         n = top["subscribers"]
         rows.append(
             (f"{n:,} subscribers ({name}): ≥ 50,000 events/s", f"{top['rate']:,.0f}/s", top["rate"] >= 50_000)

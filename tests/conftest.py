@@ -9,7 +9,7 @@ import resource
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2_grpc
 from monotreme_gateway.invoker import RemoteInvoker
 from monotreme_gateway.site import create_app, start_site
+
+from tests import services
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -36,6 +38,44 @@ def require(tool: str) -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[services.Postgres]:
+    """Debian's PostgreSQL 15, for this session of tests."""
+    require(str(services.POSTGRES_BIN / "initdb"))
+    with services.postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[services.Redis]:
+    """Debian's redis-server, for this session of tests."""
+    with services.redis(require("redis-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_session: services.Redis) -> services.Redis:
+    """The session's Redis, emptied for this test."""
+    redis_session.flush()
+    return redis_session
+
+
+@pytest.fixture
+def own_redis() -> Iterator[services.Redis]:
+    """A Redis of this test's own, which it may stop and start again."""
+    with services.redis(require("redis-server")) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Each store engine in turn: None for SQLite in the data dir, else a new PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return None
+    server: services.Postgres = request.getfixturevalue("postgres")
+    return server.database()
 
 
 def write_config(tmp_path: Path, config_yaml: str) -> Path | None:

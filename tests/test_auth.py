@@ -16,7 +16,7 @@ import pytest
 from monotreme.config import AuthSettings
 from monotreme.identity import Identity
 from monotreme.server import Server
-from monotreme.store.sqlite import Store
+from monotreme.store.sqlite import SqliteStore
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 from tests.conftest import ADMIN_PASSWORD, Credentials
@@ -323,7 +323,7 @@ async def test_revoking_a_token_ends_its_open_streams(
 
 
 def test_token_secrets_are_not_stored(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
+    store = SqliteStore(tmp_path / "db")
     accounts = Identity.open(store, tmp_path, AuthSettings()).accounts
     asyncio.run(accounts.add_user("alice", "alice-password"))
     secret, _ = accounts.create_token("alice", "t")

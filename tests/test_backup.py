@@ -11,6 +11,7 @@ from pathlib import Path
 from subprocess import PIPE
 
 import grpc
+import pytest
 from monotreme.server import Server
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
@@ -27,9 +28,13 @@ async def monotreme(*args: str) -> tuple[int, str, str]:
 
 
 async def test_backup_under_load_then_restore(
-    make_server: Callable[..., Awaitable[Server]], tmp_path: Path
+    make_server: Callable[..., Awaitable[Server]],
+    tmp_path: Path,
+    store_url: str | None,
+    request: pytest.FixtureRequest,
 ) -> None:
-    server = await make_server()
+    server = await make_server(f"store:\n  url: {store_url}\n" if store_url else "")
+    store = ("--store", store_url) if store_url else ()
     async with grpc.aio.insecure_channel(server.grpc_target) as channel:
         admin = await register_admin(channel)
         created = await auth_pb2_grpc.AuthServiceStub(channel).CreateToken(
@@ -53,23 +58,31 @@ async def test_backup_under_load_then_restore(
         await eventually(lambda: len(acknowledged) >= 50)
         before_backup = list(acknowledged)
         archive = tmp_path / "hub.tar.gz"
-        code, out, err = await monotreme("backup", "--data-dir", str(server.config.data_dir), str(archive))
+        code, out, err = await monotreme(
+            "backup", "--data-dir", str(server.config.data_dir), *store, str(archive)
+        )
         assert (code, err) == (0, ""), err
-        assert "monotreme.db, jwt.secret" in out
+        assert f"{'store.pgdump' if store_url else 'monotreme.db'}, jwt.secret" in out
         stop.set()
         await load
     assert archive.stat().st_mode & 0o777 == 0o600
 
     restored = tmp_path / "restored"
-    code, out, err = await monotreme("restore", "--data-dir", str(restored), str(archive))
+    # Into an empty database of its own.
+    target = request.getfixturevalue("postgres").database() if store_url else None
+    store = ("--store", target) if target else ()
+    code, out, err = await monotreme("restore", "--data-dir", str(restored), *store, str(archive))
     assert (code, err) == (0, ""), err
-    code, _, err = await monotreme("restore", "--data-dir", str(restored), str(archive))
+    code, _, err = await monotreme("restore", "--data-dir", str(restored), *store, str(archive))
     assert (code, err.strip()) == (
         1,
         f"monotreme: error: data dir: {restored} is not empty: restore into an empty data dir",
     )
+    if target:  # nor into a database that holds a hub
+        code, _, err = await monotreme("restore", "--data-dir", str(tmp_path / "other"), *store, str(archive))
+        assert (code, err.startswith("monotreme: error: store.url: pg_restore failed:")) == (1, True), err
 
-    again = await make_server(data_dir=restored)
+    again = await make_server(f"store:\n  url: {target}\n" if target else "", data_dir=restored)
     async with grpc.aio.insecure_channel(again.grpc_target) as channel:
         token = (("authorization", f"Bearer {created.token}"),)
         answer = await hub_pb2_grpc.HubServiceStub(channel).Execute(

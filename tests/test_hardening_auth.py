@@ -20,10 +20,11 @@ import pytest
 from google.protobuf import json_format
 from monotreme.config import AuthSettings
 from monotreme.errors import ResourceExhausted
-from monotreme.identity.throttle import CAPACITY, Throttle
+from monotreme.identity.throttle import Throttle
 from monotreme.server import Server
-from monotreme.store import sqlite as store_sqlite
-from monotreme.store.sqlite import Store
+from monotreme.store import open_store
+from monotreme.store.base import MIGRATIONS
+from monotreme.store.sqlite import SqliteStore
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Credentials, register_admin
@@ -152,8 +153,10 @@ async def test_right_passwords_sent_together_all_get_through(
     assert await asyncio.gather(*(call() for _ in range(20))) == [200] * 20
 
 
-async def test_lockouts_are_capped_per_address_and_bounded_in_memory() -> None:
-    throttle = Throttle(AuthSettings(max_failed_logins=2, lockout_seconds=1000, max_lockout_seconds=120))
+async def test_lockouts_are_capped_per_address_and_bounded(tmp_path: Path, store_url: str | None) -> None:
+    store = open_store(store_url, tmp_path)
+    settings = AuthSettings(max_failed_logins=2, lockout_seconds=1000, max_lockout_seconds=120)
+    throttle = Throttle(settings, store, capacity=100)
     for _ in range(2):
         throttle.settle(await throttle.attempt("alice", "ipv4:10.0.0.1:5000"), failed=True)
     with pytest.raises(ResourceExhausted) as locked:
@@ -161,11 +164,13 @@ async def test_lockouts_are_capped_per_address_and_bounded_in_memory() -> None:
     assert locked.value.message == "too many failed log-ins: try again in 120 s"  # not 1000
     throttle.settle(await throttle.attempt("alice", "ipv6:[::1]:5000"), failed=False)  # another address may
 
-    # Made-up names from many addresses: the table keeps the latest only.
-    for i in range(50_000):
-        attempt = await throttle.attempt(f"made-up-{i}", f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
+    # Made-up names from many addresses: the store keeps the latest only,
+    # pruned every capacity // 10 failures (here the 1000th is the last).
+    for i in range(998):
+        attempt = await throttle.attempt(f"made-up-{i}", f"172.16.{i >> 8}.{i & 255}")
         throttle.settle(attempt, failed=True)
-    assert len(throttle) == CAPACITY
+    assert len(throttle) == 100
+    store.close()
 
 
 # 4. A token's expiry ends its streams at once
@@ -267,14 +272,14 @@ def test_the_migration_keeps_tokens_and_their_ids(tmp_path: Path) -> None:
     # A file as version 2 left it: token 2 is the newest.
     path = tmp_path / "v2.db"
     with sqlite3.connect(path) as db:
-        db.executescript(store_sqlite._SCHEMA + store_sqlite._MIGRATIONS[2] + "PRAGMA user_version = 2;")
+        db.executescript("".join(step.sqlite for step in MIGRATIONS[:2]) + "PRAGMA user_version = 2;")
         db.execute("INSERT INTO users VALUES (1, 'ada', 'hash', 1, 0)")
         db.executemany(
             "INSERT INTO tokens (id, user_id, name, kind, secret_hash, created_at)"
             " VALUES (?, 1, ?, 'api', ?, 0)",
             [(1, "one", "h1"), (2, "two", "h2")],
         )
-    store = Store(path)
+    store = SqliteStore(path)
     try:
         assert [(t.id, t.name) for t in store.tokens(1)] == [(2, "two"), (1, "one")]
         store.delete_token(2)

@@ -55,13 +55,16 @@ async def _check(target: str, token: str, jwt: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["sigterm", "kill -9"])
-async def test_users_tokens_and_variables_survive(tmp_path: Path, spawn_server: Spawn, how: str) -> None:
+async def test_users_tokens_and_variables_survive(
+    tmp_path: Path, spawn_server: Spawn, how: str, store_url: str | None
+) -> None:
     data = tmp_path / "data"
-    first = await spawn_server(data)
+    store = ("--store", store_url) if store_url else ()
+    first = await spawn_server(data, *store)
     token, jwt = await _set_up(first.grpc_target)
     if how == "sigterm":
         assert await first.stop() == 0
     else:
         await first.kill()
-    second = await spawn_server(data)
+    second = await spawn_server(data, *store)
     await _check(second.grpc_target, token, jwt)

@@ -73,7 +73,7 @@ async def test_a_platypush_config_directory_runs(
     config = HOME / "config.yaml"
     for line in (
         f"{config}: backend.http: ignored disable_websocket",
-        f"{config}: main.db: ignored (the store is SQLite in the data directory)",
+        f"{config}: main.db: ignored (the store is SQLite in the data directory, or store.url)",
         f"{config}: redis: ignored (bus.url or --bus names the event bus)",
         # One warning for every plugin this hub does not have; camera.pi is disabled, as in Platypush.
         f"{config}: no such plugins: light.hue, music.mpd (installed: ",

@@ -1,5 +1,5 @@
 """The Redis bus: `monotreme serve --bus redis://...` processes sharing one
-data dir and one Redis behave as one hub. Real redis-server (tests/redis_server.py)
+data dir and one Redis behave as one hub. Real redis-server (tests/services.py)
 and real `monotreme serve` subprocesses."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import grpc
@@ -19,14 +19,10 @@ from monotreme.events.redis import GROUP, RedisBus
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
 from tests.conftest import Credentials, SpawnedServer, eventually, register_admin
+from tests.services import Redis as RedisServer
 from tests.test_event_stream import custom_event
 from tests.test_resume import numbers
 
-if TYPE_CHECKING:
-    from tests.redis_server import RedisServer
-
-# The fixtures `redis` and `own_redis`.
-pytest_plugins = ["tests.redis_server"]
 Spawn = Callable[..., Awaitable[SpawnedServer]]
 
 # A hook that answers each ping with a pong carrying its number, and a job every 2 s.

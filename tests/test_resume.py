@@ -138,3 +138,31 @@ async def test_live_events_queued_during_the_replay_are_not_repeated() -> None:
         received = [await anext(subscription) for _ in range(3)]
     assert numbers(received) == [1, 2, 3]
     assert [r.missed for r in received] == [0, 0, 0]
+
+
+async def test_batches_carry_what_queued_in_order_then_one_at_a_time(
+    hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
+) -> None:
+    published = [await publish(hub_stub, admin, custom_event(n=n)) for n in range(5)]
+    request = hub_pb2.StreamEventsRequest(types=["CustomEvent"], after=published[0].id)
+    stream = hub_stub.StreamEventBatches(request, metadata=admin.metadata)
+    first: hub_pb2.StreamEventBatch = await asyncio.wait_for(stream.read(), 10)  # type: ignore[assignment]
+    await publish(hub_stub, admin, custom_event(n=5))
+    second: hub_pb2.StreamEventBatch = await asyncio.wait_for(stream.read(), 10)  # type: ignore[assignment]
+    stream.cancel()
+    # The replayed history had queued before the stream's first write: one message.
+    assert numbers(list(first.events)) == [1, 2, 3, 4]
+    assert [e.event.id for e in first.events] == [p.id for p in published[1:]]
+    assert numbers(list(second.events)) == [5]
+
+
+async def test_batches_are_bounded_and_keep_missed_on_the_event_after_the_gap() -> None:
+    bus = LocalBus("test", queue_size=100, history_size=200, history_seconds=60)
+    published = [await bus.publish(custom_event(n=n)) for n in range(150)]
+    async with bus.subscribe(hub_pb2.StreamEventsRequest(after=published[0].id)) as subscription:
+        batches = subscription.batches(64)
+        received = [await anext(batches) for _ in range(2)]
+    # 149 after the first; a queue of 100 keeps the newest 100 and counts 49.
+    assert [len(b) for b in received] == [64, 36]
+    assert numbers(received[0] + received[1]) == list(range(50, 150))
+    assert [r.missed for r in received[0][:2]] == [49, 0]

@@ -11,19 +11,26 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
+import grpc
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from monotreme.server import Server
+from monotreme_gateway.invoker import RemoteInvoker
+from monotreme_gateway.site import create_app, start_site
 
-from tests.conftest import eventually, require, start_server
+from tests.conftest import eventually, register_admin, require, start_server
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, WebSocketRoute
 
 PASSWORD = "a long enough password"
 CUSTOM_EVENT = "platypush.message.event.custom.CustomEvent"
+# The event log's socket, with or without a query (a reconnect adds `?after=`).
+EVENTS_SOCKET = re.compile(r"/ws/events(\?|$)")
 # One browser serves the whole module, so the browser tests share its event loop.
 in_browser = pytest.mark.asyncio(loop_scope="module")
 
@@ -370,7 +377,7 @@ async def test_events_count_what_was_missed_and_reconnect(page: Page) -> None:
     from playwright.async_api import expect
 
     sockets: list[WebSocketRoute] = []
-    await page.route_web_socket("**/ws/events", lambda socket: sockets.append(socket))
+    await page.route_web_socket(EVENTS_SOCKET, lambda socket: sockets.append(socket))
     await register(page)
     await page.get_by_role("link", name="Events").click()
     await eventually(lambda: len(sockets) == 1)
@@ -382,9 +389,111 @@ async def test_events_count_what_was_missed_and_reconnect(page: Page) -> None:
     lost = "The connection to the hub was lost (gone). Reconnecting in 1 s…"
     await expect(page.get_by_text(lost)).to_be_visible()
     await eventually(lambda: len(sockets) == 2)
-    await expect(page.get_by_text("Reconnected.")).to_be_visible()
+    await expect(
+        page.get_by_text("Reconnected. Events published while the connection was down come first.")
+    ).to_be_visible()
+    # The page resumes after the last event it received.
+    assert [urlsplit(s.url).query for s in sockets] == ["", "after=1"]
     sockets[1].send(json.dumps({**frame, "id": "2", "_missed": 2}))
     await expect(page.get_by_text("Missed 5 events")).to_be_visible()
+
+
+@in_browser
+async def test_events_published_while_the_page_was_away_arrive_once_it_reconnects(
+    page: Page, hub: Server
+) -> None:
+    """A relay the test can cut stands between the page and the real hub."""
+    from playwright.async_api import expect
+
+    relays: list[WebSocketRoute] = []
+
+    def relay(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        relays.append(socket)
+
+    await page.route_web_socket(EVENTS_SOCKET, relay)
+    await register(page)
+    await page.get_by_role("link", name="Events").click()
+    await expect(page.get_by_text("Connected: new events appear as they happen.")).to_be_visible()
+    await eventually(lambda: hub.hub.bus.subscriber_count >= 1)
+    token = await token_for(hub)
+    events = page.get_by_role("list", name="Events, newest first")
+
+    async def publish(subtype: str) -> str:
+        event = {"type": "event", "args": {"type": CUSTOM_EVENT, "subtype": subtype}}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{hub.http_url}/api/v1/events", json=event, headers={"X-Token": token}) as r,
+        ):
+            event_id: str = (await r.json())["event"]["id"]
+            return event_id
+
+    before = await publish("before")
+    await expect(events.get_by_role("listitem").filter(has_text="before")).to_be_visible()
+    await relays[0].close(code=4000, reason="cut")  # the page reconnects in 1 s
+    await publish("while-away")
+    await eventually(lambda: len(relays) == 2)
+    await expect(events.get_by_role("listitem").filter(has_text="while-away")).to_be_visible()
+    await expect(events.get_by_role("listitem")).to_have_count(2)  # nothing twice, nothing missed
+    await expect(page.get_by_text("Missed")).to_be_hidden()
+    assert [urlsplit(r.url).query for r in relays] == ["", f"after={before}"]
+
+
+@in_browser
+async def test_a_browsers_event_source_resumes_across_a_gateway_restart(
+    browser: Browser, hub: Server
+) -> None:
+    """Not the UI: the SSE stream as a browser's EventSource reads it, in front
+    of a gateway (`monotreme gateway --upstream`) that restarts on its port."""
+    async with grpc.aio.insecure_channel(hub.grpc_target) as channel:
+        token = (await register_admin(channel)).token
+
+    async def gateway(port: int = 0) -> tuple[RemoteInvoker, web.AppRunner, int]:
+        invoker = RemoteInvoker(hub.grpc_target, origin=hub.config.server.device_id)
+        runner, bound = await start_site(create_app(invoker, max_body_bytes=1 << 20), "127.0.0.1", port)
+        return invoker, runner, bound
+
+    async def publish(subtype: str) -> str:
+        event = {"type": "event", "args": {"type": CUSTOM_EVENT, "subtype": subtype}}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{hub.http_url}/api/v1/events", json=event, headers={"X-Token": token}) as r,
+        ):
+            event_id: str = (await r.json())["event"]["id"]
+            return event_id
+
+    invoker, runner, port = await gateway()
+    context = await browser.new_context(base_url=f"http://127.0.0.1:{port}")
+    try:
+        page = await context.new_page()
+        await page.goto("/healthz")
+        await page.evaluate(
+            """token => {
+                window.seen = [];
+                const source = new EventSource(`/api/v1/events?types=CustomEvent&token=${token}`);
+                source.addEventListener("result", (message) => {
+                    const subtype = JSON.parse(message.data).result.event.args.subtype;
+                    window.seen.push([message.lastEventId, subtype]);
+                });
+            }""",
+            token,
+        )
+        await eventually(lambda: hub.hub.bus.subscriber_count >= 1)
+        ids = [await publish("one")]
+        await page.wait_for_function("window.seen.length === 1")
+        await invoker.close()  # ends the gateway's streams, as its SIGTERM does
+        await runner.cleanup()
+        ids.append(await publish("while-the-gateway-was-down"))
+        invoker, runner, _ = await gateway(port)
+        ids.append(await publish("three"))
+        # EventSource reconnects by itself (in a few seconds), sending the last id it saw.
+        await page.wait_for_function("window.seen.length === 3")
+        seen = await page.evaluate("window.seen")
+    finally:
+        await context.close()
+        await invoker.close()
+        await runner.cleanup()
+    assert seen == [[ids[0], "one"], [ids[1], "while-the-gateway-was-down"], [ids[2], "three"]]
 
 
 @in_browser

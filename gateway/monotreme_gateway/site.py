@@ -104,13 +104,20 @@ class _Site(web.BaseSite):
     still waiting for a request), and at most `max_connections` are open at
     once; over that, a connection is answered 503 and closed."""
 
-    __slots__ = ("_header_timeout", "_host", "_max_connections", "_open", "_port", "_refusal")
+    __slots__ = ("_header_timeout", "_host", "_max_connections", "_open", "_port", "_refusal", "_reuse_port")
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, *, header_timeout: float, max_connections: int
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        header_timeout: float,
+        max_connections: int,
+        reuse_port: bool,
     ) -> None:
         super().__init__(runner)
-        self._host, self._port = host, port
+        self._host, self._port, self._reuse_port = host, port, reuse_port
         self._header_timeout, self._max_connections = header_timeout, max_connections
         # Counted here: asyncio accepts a batch of connections before their
         # protocols see connection_made, so aiohttp's own count lags.
@@ -132,7 +139,7 @@ class _Site(web.BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._connection, self._host, self._port, backlog=self._backlog
+            self._connection, self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
         )
 
     def _connection(self) -> asyncio.Protocol:
@@ -162,14 +169,24 @@ async def start_site(
     *,
     header_timeout: float = HEADER_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, int]:
     """Listens on host:port (0 for any free port); answers the runner and the
-    bound port, or raises OSError saying why not in a line."""
+    bound port, or raises OSError saying why not in a line. With `reuse_port`,
+    processes of one user may listen on the same port (the kernel spreads
+    connections among them)."""
     # A client that leaves ends its handler, as a gRPC client's cancel does:
     # else an event stream's would wait for the next event to notice.
     runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True)
     await runner.setup()
-    site = _Site(runner, host, port, header_timeout=header_timeout, max_connections=max_connections)
+    site = _Site(
+        runner,
+        host,
+        port,
+        header_timeout=header_timeout,
+        max_connections=max_connections,
+        reuse_port=reuse_port,
+    )
     try:
         await site.start()
     except OSError as e:  # e.g. the port is taken: say so in a line

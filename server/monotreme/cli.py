@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import re
 import resource
 import socket
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
             help="where the database and secrets live (default: $MONOTREME_DATA_DIR, "
             "else $XDG_DATA_HOME/monotreme, else ~/.local/share/monotreme)",
         )
+        sub.add_argument(
+            "--store",
+            metavar="URL",
+            help="keep users, tokens and variables on PostgreSQL (postgresql://user@host/db), "
+            "which several hub processes may share (default: store.url, else SQLite in the data dir)",
+        )
         return sub
 
     serve = with_config(commands.add_parser("serve", help="run the hub (gRPC and HTTP)"))
@@ -70,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=("text", "json"), help="json: one JSON object a line (default: text)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N hub processes on the same ports, supervised (they share the store and the bus)",
+    )
+    # Set by `--workers` on the processes it starts: where to say "serving".
+    serve.add_argument("--worker-ready-fd", type=int, help=argparse.SUPPRESS)
 
     gateway = commands.add_parser("gateway", help="run the HTTP gateway alone, in front of a remote hub")
     gateway.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the hub's gRPC address")
@@ -122,7 +137,7 @@ def _config(args: argparse.Namespace, **overrides: object) -> Config:
     """The config, with a data dir that exists and is writable (else one line and exit 1)."""
     from monotreme.config import Config
 
-    config = Config.load(args.config, data_dir=args.data_dir, **overrides)
+    config = Config.load(args.config, data_dir=args.data_dir, store_url=args.store, **overrides)
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=config.data_dir).close()
@@ -168,11 +183,48 @@ def _serve(args: argparse.Namespace) -> None:
         bus_url=args.bus,
     )
     logs.configure(config.logging, json_lines=args.log_format == "json")
+    if args.workers is not None:
+        _supervise(config, args.workers, args.argv)
+        return
     _make_room_for(config.server.max_connections)
+    ready_fd = args.worker_ready_fd
+    if ready_fd is not None:
+        from monotreme.workers import die_with_supervisor
+
+        die_with_supervisor()
+    server = Server(config, reuse_port=ready_fd is not None)
+
+    def ready() -> None:
+        os.write(ready_fd, f"{os.getpid()}\n".encode())
+
     try:
-        asyncio.run(Server(config).serve())
+        asyncio.run(server.serve(ready if ready_fd is not None else None))
     except OSError as e:  # a port taken, an address not of this host...
         raise SystemExit(f"monotreme: error: {e}") from None
+
+
+def _supervise(config: Config, count: int, argv: list[str]) -> None:
+    from monotreme.workers import Supervisor, hold_port, worker_command
+
+    if count < 1:
+        raise SystemExit("monotreme: error: --workers: at least 1")
+    if count > 1 and config.bus.redis_url is None:
+        # Each worker's embedded bus would be its own: events, hooks and schedules split N ways.
+        raise SystemExit(
+            "monotreme: error: --workers: the workers need a bus they share: --bus redis://HOST:PORT/DB"
+        )
+    settings = config.server
+    try:
+        held = [hold_port(settings.host, settings.grpc_port), hold_port(settings.host, settings.http_port)]
+    except OSError as e:
+        raise SystemExit(f"monotreme: error: cannot hold the ports: {e.strerror or e}") from None
+    grpc_port, http_port = (int(s.getsockname()[1]) for s in held)
+    try:
+        status = asyncio.run(Supervisor(worker_command(argv, grpc_port, http_port), count).run())
+    finally:
+        for sock in held:
+            sock.close()
+    raise SystemExit(status)
 
 
 def _gateway(args: argparse.Namespace) -> None:
@@ -207,9 +259,9 @@ def _read_password(from_stdin: bool) -> str:
 def _accounts(config: Config) -> Iterator[Accounts]:
     """The accounts of the hub whose data dir `config` names, without a server."""
     from monotreme.identity import Identity
-    from monotreme.store.sqlite import DATABASE, Store
+    from monotreme.store import open_store
 
-    store = Store(config.data_dir / DATABASE)
+    store = open_store(config.store.url, config.data_dir)
     try:
         yield Identity.open(store, config.data_dir, config.auth).accounts
     finally:
@@ -235,7 +287,7 @@ def _backup(args: argparse.Namespace) -> None:
     from monotreme.backup import backup
 
     config = _config(args)
-    files = backup(config.data_dir, args.archive)
+    files = backup(config.data_dir, args.archive, config.store.url)
     print(f"backed up {', '.join(files)} of {config.data_dir} to {args.archive}")
 
 
@@ -243,12 +295,13 @@ def _restore(args: argparse.Namespace) -> None:
     from monotreme.backup import restore
 
     config = _config(args)
-    files = restore(args.archive, config.data_dir)
+    files = restore(args.archive, config.data_dir, config.store.url)
     print(f"restored {', '.join(files)} into {config.data_dir}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--workers` runs again
     logs.configure(json_lines=getattr(args, "log_format", None) == "json")
     commands = {"serve": _serve, "gateway": _gateway, "backup": _backup, "restore": _restore}
     run = {**commands, "add": _user_add, "create": _token_create}[

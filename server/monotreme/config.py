@@ -1,6 +1,6 @@
 """The YAML configuration, with embedded defaults for every setting.
 
-Top-level keys: `server`, `auth`, `events`, `bus`, `webhooks`, `schedules`,
+Top-level keys: `server`, `store`, `auth`, `events`, `bus`, `webhooks`, `schedules`,
 `logging` (the sections below), `data_dir`, `scripts_dir`, `strict`, Platypush-style
 `procedure.NAME`, `event.hook.NAME` and `cron.NAME` entries, and any other key
 names a plugin whose settings it holds (`shell: {enabled: true}`).
@@ -63,6 +63,13 @@ class ServerSettings:
     header_timeout: float = 10.0
     # Open HTTP connections at most; more are answered 503 and closed.
     max_connections: int = 1024
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    # Where users, tokens, variables... are kept: a `postgresql://` URL (which
+    # several hub processes may share), else SQLite in the data dir.
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ _initialized: Config | None = None
 class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     events: EventSettings = field(default_factory=EventSettings)
     bus: BusSettings = field(default_factory=BusSettings)
@@ -189,7 +197,8 @@ class Config:
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> Config:
         """Reads `path` and what it includes (or only the defaults), then applies
-        `overrides` (`data_dir`, `strict`, `bus_url`, or any `server` setting such as `grpc_port`)."""
+        `overrides` (`data_dir`, `strict`, `store_url`, `bus_url`, or any `server`
+        setting such as `grpc_port`)."""
         raw: dict[str, Any] = {}
         origins: dict[str, Path] = {}
         if path is not None:
@@ -213,6 +222,7 @@ class Config:
 
 _SECTIONS = {
     "server": ServerSettings,
+    "store": StoreSettings,
     "auth": AuthSettings,
     "events": EventSettings,
     "bus": BusSettings,
@@ -220,12 +230,12 @@ _SECTIONS = {
     "schedules": ScheduleSettings,
     "logging": LoggingSettings,
 }
+# Overrides that are no `server` setting.
+_NOT_SERVER = ("data_dir", "strict", "store_url", "bus_url")
 # Top-level keys that are settings of their own, not plugins.
 _SETTINGS = ("data_dir", "workdir", "scripts_dir", "strict", "device_id")
-# Platypush's storage: Monotreme's store is its own (for now).
-_IGNORED = {"main.db": "ignored (the store is SQLite in the data directory)"}
-# Overrides that are no `server` setting.
-_NOT_SERVER = ("data_dir", "strict", "bus_url")
+# Platypush's storage: Monotreme's store is its own.
+_IGNORED = {"main.db": "ignored (the store is SQLite in the data directory, or store.url)"}
 
 
 def _read(path: Path, raw: dict[str, Any], origins: dict[str, Path], chain: tuple[Path, ...]) -> None:
@@ -283,6 +293,8 @@ def _build(
                 **values,
                 **({"url": overrides["bus_url"]} if overrides.get("bus_url") else {}),
             }
+        elif name == "store" and overrides.get("store_url"):
+            values = {**values, "url": overrides["store_url"]}
         sections[name] = _section(kind, values, where(name), name)
     _check_timezone(sections["schedules"].timezone, where("schedules"))
     level = sections["logging"].level

@@ -5,8 +5,10 @@ doors on the services (see server.py, the composition root)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.plugin import PluginContext
@@ -22,7 +24,13 @@ from monotreme.events.redis import RedisBus
 from monotreme.identity import Identity
 from monotreme.identity.revocation import Key
 from monotreme.plugins import builtin_plugins
-from monotreme.store.sqlite import DATABASE, Store
+from monotreme.store import open_store
+
+# Seconds between checks of a remote store while it answers, and between
+# tries while it does not (doubling from the first to the last).
+_CHECK_EVERY = 2.0
+_RETRY_FIRST = 0.25
+_RETRY_LAST = 5.0
 
 log = logging.getLogger(__name__)
 # The bus topic of revoked tokens: every process drops them and ends their streams.
@@ -53,7 +61,7 @@ class Hub:
     def __init__(self, config: Config) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.data_dir / DATABASE)
+        self.store = open_store(config.store.url, config.data_dir)
         try:
             self.identity = Identity.open(self.store, config.data_dir, config.auth)
             self.bus = bus_of(config)
@@ -73,11 +81,14 @@ class Hub:
             self.store.close()
             raise
         self._started = False
+        self._watch: asyncio.Task[None] | None = None
+        # Called with `ready` when the store's watch sees it change.
+        self.readiness_listeners: list[Callable[[bool], Awaitable[None]]] = []
 
     @property
     def ready(self) -> bool:
-        """Serving calls: started, and its bus can publish."""
-        return self._started and self.bus.available
+        """Whether the hub serves calls: started, its store reachable and its bus able to publish."""
+        return self._started and self.store.available and self.bus.available
 
     def _add(self, automation: loader.Automation) -> None:
         for procedure in automation.procedures:
@@ -102,11 +113,34 @@ class Hub:
             PluginContext(self.bus, self.store, self.config, self.actions, self.schedules)
         )
         self.schedules.start()
+        if self.store.remote:
+            self._watch = asyncio.create_task(self._watch_store())
         self._started = True
+
+    async def _watch_store(self) -> None:
+        """Notices when the store's database goes away, and comes back: while
+        it is away, calls that need it fail at once, and this tries it again,
+        sooner at first."""
+        delay, was_ready = _RETRY_FIRST, True
+        while True:
+            # Off the event loop: reaching a database that is gone takes a while.
+            available = await asyncio.to_thread(self.store.check)
+            if available != was_ready:
+                was_ready = available
+                for listener in self.readiness_listeners:
+                    await listener(available)
+            if available:
+                delay = _RETRY_FIRST
+                await asyncio.sleep(_CHECK_EVERY)
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_LAST)
 
     async def close(self) -> None:
         """Stops the schedules, hooks and plugins, ends the event streams and closes the store."""
         self._started = False
+        if self._watch is not None:
+            self._watch.cancel()
         await self.schedules.close()
         await self.hooks.close()
         await self.actions.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from aiohttp import web
 from monotreme_gateway.invoker import InProcessInvoker
@@ -35,8 +36,10 @@ def services(hub: Hub) -> tuple[MethodTable, HubService]:
 class Server:
     """Starts and stops the hub and its doors; `serve()` runs until SIGTERM/SIGINT."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, reuse_port: bool = False) -> None:
+        """`reuse_port`: listen beside the other worker processes of one hub (`serve --workers`)."""
         self.config = config
+        self._reuse_port = reuse_port
         self.hub = Hub(config)
         self.methods, self._hub_service = services(self.hub)
         self._grpc: GrpcServer | None = None
@@ -67,9 +70,12 @@ class Server:
         await self.hub.start()
         scripting.attach(Running(self.hub.dispatcher, None, asyncio.get_running_loop()))
         # grpc.aio binds its server to the running loop: create it here, not in __init__.
-        self._grpc = GrpcServer(self.methods, max_message_bytes=settings.max_body_bytes)
+        self._grpc = GrpcServer(
+            self.methods, max_message_bytes=settings.max_body_bytes, reuse_port=self._reuse_port
+        )
         self.grpc_port = self._grpc.bind(settings.host, settings.grpc_port)
         await self._grpc.start()
+        self.hub.readiness_listeners.append(self._grpc.serving)
         log.info("gRPC listening on %s:%d", settings.host, self.grpc_port)
         invoker = InProcessInvoker(
             self.methods, self._hub_service.outcome, origin=settings.device_id, ready=lambda: self.hub.ready
@@ -81,6 +87,7 @@ class Server:
             settings.http_port,
             header_timeout=settings.header_timeout,
             max_connections=settings.max_connections,
+            reuse_port=self._reuse_port,
         )
 
     def _log_start(self) -> None:
@@ -89,6 +96,7 @@ class Server:
         config, hub = self.config, self.hub
         log.info("config: %s", config.source or "none (the embedded defaults)")
         log.info("data dir: %s", config.data_dir)
+        log.info("store: %s", hub.store.where)
         procedures = sorted(hub.actions.procedures)
         log.info(
             "loaded: plugins %s; %d procedures%s; %d hooks; scripts from %s",
@@ -99,10 +107,12 @@ class Server:
             config.scripts_dir or "nowhere (no scripts_dir)",
         )
         if not hub.identity.accounts.has_users():
-            data_dir = "" if config.data_dir == default_data_dir() else f" --data-dir {config.data_dir}"
+            flags = "" if config.data_dir == default_data_dir() else f" --data-dir {config.data_dir}"
+            if config.store.url:
+                flags += " --store URL"  # not the URL: it may hold a password
             log.info(
                 "no user yet: create the first (an admin) with `monotreme user add NAME%s` or at %s/",
-                data_dir,
+                flags,
                 self.http_url,
             )
 
@@ -117,8 +127,9 @@ class Server:
             await self._grpc.stop(self.config.server.shutdown_grace)
         await self.hub.close()
 
-    async def serve(self) -> None:
-        """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+    async def serve(self, ready: Callable[[], None] | None = None) -> None:
+        """Runs until SIGTERM or SIGINT, then shuts down gracefully; calls
+        `ready` once it serves (a worker tells its supervisor)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -126,6 +137,8 @@ class Server:
         await self.start()
         self._log_start()
         log.info("ready")
+        if ready is not None:
+            ready()
         await stop.wait()
         log.info("shutting down")
         await self.stop()

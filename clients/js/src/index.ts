@@ -50,6 +50,24 @@ export interface EventFilter {
   args?: JsonObject;
 }
 
+export interface StreamOptions {
+  /** Ends the stream when aborted (the iteration then ends). */
+  signal?: AbortSignal;
+  /** Start after this event id (the last one a previous stream saw): the
+   * events the hub's history holds after it come first, in order. */
+  after?: string;
+  /** Reconnect when the connection drops or the server restarts (after
+   * 0.1 s doubling to 5 s, with jitter), resuming after the last event
+   * received: nothing repeated, and what the hub's history no longer holds
+   * counted in the next event's `missed`. A refusal still throws. */
+  resume?: boolean;
+}
+
+// Refusals that retrying cannot fix: a resumed stream throws them at once.
+const FATAL = new Set([Code.Unauthenticated, Code.PermissionDenied, Code.InvalidArgument, Code.Unimplemented]);
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5_000;
+
 /** A call the hub refused: the gRPC code, the server's reason and message. */
 export class HubError extends Error {
   constructor(
@@ -125,22 +143,35 @@ export class MonotremeHub {
   }
 
   /**
-   * The events matching `filter`, as they are published, until `signal`
-   * aborts (the iteration then ends) or the server refuses (it throws).
+   * The events matching `filter`, as they are published, until the signal
+   * aborts (the iteration then ends) or the server refuses (it throws);
+   * with `resume`, across dropped connections and server restarts too.
+   * `options` may be the AbortSignal alone.
    */
-  async *streamEvents(filter: EventFilter = {}, signal?: AbortSignal): AsyncGenerator<HubEvent> {
-    const stream = this.client.streamEvents(
-      { types: filter.types ?? [], origins: filter.origins ?? [], args: filter.args },
-      { signal },
-    );
-    try {
-      for await (const response of stream) {
-        const event = response.event;
-        if (event) yield toHubEvent(event.args ?? {}, event, response.missed);
+  async *streamEvents(
+    filter: EventFilter = {},
+    options: StreamOptions | AbortSignal = {},
+  ): AsyncGenerator<HubEvent> {
+    const { signal, after = "", resume = false } = options instanceof AbortSignal ? { signal: options } : options;
+    const request = { types: filter.types ?? [], origins: filter.origins ?? [], args: filter.args, after };
+    let backoff = FIRST_BACKOFF_MS;
+    for (;;) {
+      try {
+        for await (const response of this.client.streamEvents(request, { signal })) {
+          const event = response.event;
+          if (!event) continue;
+          request.after = event.id; // where a reconnect resumes
+          backoff = FIRST_BACKOFF_MS;
+          yield toHubEvent(event.args ?? {}, event, response.missed);
+        }
+      } catch (error) {
+        if (signal?.aborted) return;
+        const refused = HubError.from(error);
+        if (!resume || !(refused instanceof HubError) || FATAL.has(refused.code)) throw refused;
       }
-    } catch (error) {
-      if (signal?.aborted) return;
-      throw HubError.from(error);
+      if (!resume || signal?.aborted) return;
+      await sleep(backoff * (0.5 + Math.random() / 2), signal);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
 
@@ -151,6 +182,19 @@ export class MonotremeHub {
       throw HubError.from(error);
     }
   }
+}
+
+/** Waits `ms`, or less if the signal aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
 
 function toHubEvent(

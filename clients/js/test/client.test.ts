@@ -3,6 +3,7 @@
 // procedure.broken (tests/test_js_client.py starts it).
 
 import assert from "node:assert/strict";
+import { createServer, type Server, type Socket, connect } from "node:net";
 import { test } from "node:test";
 import { ActionFailedError, Code, CUSTOM_EVENT, type HubEvent, HubError, MonotremeHub } from "../src/index.js";
 
@@ -66,4 +67,117 @@ test("refusals are typed", async () => {
     for await (const _ of stranger.streamEvents()) break;
   }, { code: Code.Unauthenticated });
   await assert.rejects(hub.publishEvent(""), { code: Code.InvalidArgument });
+});
+
+/** The `n` of each numbered event (subtype "n") among `events`. */
+function numbers(events: HubEvent[]): [unknown, number][] {
+  return events.filter((e) => e.args.subtype === "n").map((e) => [e.args.args, e.missed]);
+}
+
+test("a stream starts after an id", async () => {
+  const publisher = new MonotremeHub({ target, token, appId: "js-after" });
+  const published = [];
+  for (const n of [0, 1, 2]) published.push(await publisher.publishEvent(CUSTOM_EVENT, { subtype: "n", args: n }));
+  const abort = new AbortController();
+  const received: HubEvent[] = [];
+  const options = { signal: abort.signal, after: published[0].id };
+  for await (const event of hub.streamEvents({ origins: ["js-after"] }, options)) {
+    received.push(event);
+    if (received.length === 2) abort.abort();
+  }
+  assert.deepEqual(
+    received.map((e) => e.id),
+    [published[1].id, published[2].id],
+  );
+  assert.deepEqual(numbers(received), [
+    [1, 0],
+    [2, 0],
+  ]);
+});
+
+/** A TCP relay in front of the hub's gRPC door that can cut every connection
+ * and refuse new ones, as a network that goes away does. */
+class Relay {
+  down = false;
+  connections = 0;
+  private readonly sockets = new Set<Socket>();
+  private readonly server: Server;
+
+  constructor(upstream: URL) {
+    this.server = createServer((client) => {
+      if (this.down) return client.destroy();
+      this.connections += 1;
+      const hub = connect(Number(upstream.port), upstream.hostname);
+      for (const socket of [client, hub]) {
+        this.sockets.add(socket);
+        socket.on("error", () => {});
+        socket.on("close", () => {
+          client.destroy();
+          hub.destroy();
+          this.sockets.delete(socket);
+        });
+      }
+      client.pipe(hub).pipe(client);
+    });
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    const address = this.server.address();
+    assert.ok(address && typeof address === "object");
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+test("a resumed stream loses and repeats nothing across a dropped connection", { timeout: 30_000 }, async () => {
+  const relay = new Relay(new URL(target));
+  const listener = new MonotremeHub({ target: await relay.listen(), token });
+  const publisher = new MonotremeHub({ target, token, appId: "js-resume" });
+  const abort = new AbortController();
+  const received: HubEvent[] = [];
+  const reading = (async () => {
+    const options = { signal: abort.signal, resume: true };
+    for await (const event of listener.streamEvents({ origins: ["js-resume"] }, options)) {
+      received.push(event);
+      if (numbers(received).length === 5) abort.abort();
+    }
+  })();
+  // The stream subscribes when it starts: knock until it answers, then count from 0.
+  while (received.length === 0) {
+    await publisher.realtime("knock");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await publisher.realtime("n", 0);
+  while (numbers(received).length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  relay.cut();
+  for (const n of [1, 2, 3]) await publisher.realtime("n", n); // while the listener is away
+  relay.down = false;
+  await publisher.realtime("n", 4);
+  await reading;
+  await relay.close();
+  assert.deepEqual(numbers(received), [
+    [0, 0],
+    [1, 0],
+    [2, 0],
+    [3, 0],
+    [4, 0],
+  ]);
+  assert.ok(relay.connections >= 2);
+});
+
+test("a resumed stream still throws a refusal", async () => {
+  const stranger = new MonotremeHub({ target, token: "not-a-token" });
+  await assert.rejects(async () => {
+    for await (const _ of stranger.streamEvents({}, { resume: true })) break;
+  }, { code: Code.Unauthenticated });
 });

@@ -2,9 +2,13 @@
 
 An Api holds one StreamEvents call. When the connection drops or the server
 restarts, it subscribes again after a backoff (0.1 s doubling to 5 s, with
-jitter); events published while it was away are not replayed, the bus keeps
-no history. A refusal that retrying cannot fix (a bad or revoked token, a
-bad filter) ends it, and iterators raise that error.
+jitter), resuming after the last event it received: the events published
+while it was away come first, in order, with no duplicate; those the hub's
+history no longer holds (after a restart of the embedded bus, at least one)
+are counted in the next event's `missed`. Until its first event an Api has
+no id to resume after, so a reconnect then gets live events only. A refusal
+that retrying cannot fix (a bad or revoked token, a bad filter) ends it, and
+iterators raise that error.
 """
 
 from __future__ import annotations
@@ -122,7 +126,9 @@ class Api:
                     self._subscribed.set()
                 backoff = FIRST_BACKOFF
                 async for response in call:
-                    self._deliver(Event.from_response(response))
+                    event = Event.from_response(response)
+                    self._request.after = event.id  # where the next subscription resumes
+                    self._deliver(event)
             except grpc.aio.AioRpcError as e:
                 if e.code() in _FATAL:
                     self.error = from_rpc_error(e)

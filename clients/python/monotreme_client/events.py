@@ -26,7 +26,8 @@ class Event:
     origin: str
     id: str
     timestamp: float
-    # Events this subscriber lost just before this one because it fell behind.
+    # Events this subscriber lost just before this one: because it fell behind,
+    # or, across a reconnect, because the hub's history no longer held them.
     missed: int = 0
 
     @property

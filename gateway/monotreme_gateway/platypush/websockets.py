@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from google.rpc import code_pb2
 from monotreme.call import Call
 from monotreme.errors import ServiceError
-from monotreme.events.bus import SEND_TIMEOUT
+from monotreme.events.bus import SEND_TIMEOUT, check_id
 from monotreme.ids import new_id
 from monotreme.memo import Memo
 from monotreme.v1 import auth_pb2, hub_pb2
@@ -114,9 +114,14 @@ class Socket:
 
 
 def _filters(request: web.Request) -> hub_pb2.StreamEventsRequest:
-    """`?type=CustomEvent&type=...&origin=kitchen&args.subtype=foo` (values that parse as JSON are JSON)."""
+    """`?type=CustomEvent&type=...&origin=kitchen&args.subtype=foo` (values that
+    parse as JSON are JSON) and `after=<event id>` to resume; a malformed id is
+    InvalidArgument, answered before the handshake."""
+    after = request.query.get("after", "")
     filters = hub_pb2.StreamEventsRequest(
-        types=request.query.getall("type", []), origins=request.query.getall("origin", [])
+        types=request.query.getall("type", []),
+        origins=request.query.getall("origin", []),
+        after=check_id(after, "after") if after else "",
     )
     args: dict[str, Any] = {}
     for key, value in request.query.items():
@@ -131,10 +136,11 @@ def _filters(request: web.Request) -> hub_pb2.StreamEventsRequest:
 
 async def events(invoker: Invoker, request: web.Request) -> web.WebSocketResponse:
     """`/ws/events`: every event the caller may see out; the client's event frames published."""
+    filters = _filters(request)
     socket = Socket(invoker, request)
     if not await socket.open():
         return socket.ws
-    forward = asyncio.ensure_future(_forward_events(socket, _filters(request)))
+    forward = asyncio.ensure_future(_forward_events(socket, filters))
     try:
         async for frame in socket.frames():
             await _publish(socket, frame)

@@ -3,7 +3,12 @@ into the RPC's message (path variables, body, query), called through the
 invoker, and answered as the response's proto3 JSON. Server streams answer
 newline-delimited `{"result": ...}` lines ending, on failure, with
 `{"error": ...}` (as grpc-gateway does), or Server-Sent Events for clients
-that accept `text/event-stream`."""
+that accept `text/event-stream`.
+
+In a resumable stream (`Route.resumable`: StreamEvents), each Server-Sent
+Event's `id:` is its event's id, so a browser's EventSource sends the last
+one back as `Last-Event-ID` when it reconnects; that header fills `after`
+(over `?after=`, which the page's first connection may carry)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.message import Message
 from monotreme.errors import ServiceError
+from monotreme.events.bus import check_id
 
 from monotreme_gateway.invoker import Invoker
 from monotreme_gateway.transcoder import codec, openapi
@@ -41,6 +47,8 @@ async def request_message(route: Route, request: web.Request) -> Message:
         for parent in parents:
             target = target.setdefault(parent, {})
         target[name] = value
+    if route.resumable and (last_seen := request.headers.get("Last-Event-ID")):
+        data["after"] = check_id(last_seen, "Last-Event-ID")
     return codec.from_json(data, route.rpc.request_type)
 
 
@@ -86,15 +94,20 @@ class Transcoder:
             if not response.prepared:
                 await response.prepare(request)
 
-        async def write(key: str, value: dict[str, Any]) -> None:
+        async def write(key: str, value: dict[str, Any], event_id: str = "") -> None:
             line = codec.dumps({key: value}).decode()
-            await response.write(f"event: {key}\ndata: {line}\n\n".encode() if sse else f"{line}\n".encode())
+            if not sse:
+                await response.write(f"{line}\n".encode())
+                return
+            id_line = f"id: {event_id}\n" if event_id else ""
+            await response.write(f"{id_line}event: {key}\ndata: {line}\n\n".encode())
 
         call = dataclasses.replace(call_of(request), on_stream_start=start)
         try:
             async for item in self.invoker.stream(route.rpc, message, call):
                 await start()
-                await write("result", codec.to_json(item))
+                event_id = item.event.id if route.resumable else ""  # type: ignore[attr-defined]
+                await write("result", codec.to_json(item), event_id)
         except ServiceError as e:
             if not response.prepared:
                 raise

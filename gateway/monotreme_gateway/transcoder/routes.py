@@ -26,6 +26,18 @@ class Route:
     rpc: Method
 
     @property
+    def resumable(self) -> bool:
+        """Whether the RPC streams events a client can resume after: its request
+        has `after`, its messages an `event` with an `id` (StreamEvents)."""
+        rpc = self.rpc
+        if not rpc.server_streaming or "after" not in rpc.request_type.DESCRIPTOR.fields_by_name:
+            return False
+        event = rpc.response_type.DESCRIPTOR.fields_by_name.get("event")
+        return (
+            event is not None and event.message_type is not None and "id" in event.message_type.fields_by_name
+        )
+
+    @property
     def aiohttp_path(self) -> str:
         """The template in aiohttp's syntax, variables named `v0`, `v1`..."""
         names = iter(range(len(self.variables)))

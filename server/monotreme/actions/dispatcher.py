@@ -12,7 +12,7 @@ from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
 from monotreme.actions.schema import ActionSpec
 from monotreme.call import Call
-from monotreme.errors import DeadlineExceeded, ServiceError
+from monotreme.errors import DeadlineExceeded, ServiceError, Unavailable
 from monotreme.values import as_value, from_json
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class Dispatcher:
         """The one Execute: the action's outcome as Platypush answers it. One
         that raises fills `errors`; a string holding JSON is that JSON; no
         output is `{"success": ...}`. An unknown action, bad arguments or a
-        passed deadline is the outcome's `refusal`."""
+        passed deadline is the outcome's `refusal`; a store that cannot be
+        reached raises Unavailable, as it does when the credentials need it."""
         try:
             spec = self._actions.resolve(action)
             bound = spec.bind(args)
@@ -106,6 +107,8 @@ class Dispatcher:
             output, errors = _with_errors(await self._run(spec, bound, call))
         except DeadlineExceeded as e:
             return Outcome.refused(e)
+        except Unavailable:
+            raise
         except (ActionError, ServiceError) as e:  # the message says it all
             log.warning("%s failed: %s", action, e)
             output, errors = None, [str(e)]

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from monotreme.actions.schema import ActionSpec
     from monotreme.config import Config
     from monotreme.events.bus import EventBus
-    from monotreme.store.sqlite import Store
+    from monotreme.store import Store
     from monotreme.v1 import hub_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -143,6 +143,22 @@ class Subscription:
         return self
 
     async def __anext__(self) -> hub_pb2.StreamEventsResponse:
+        await self._wait()
+        return self._take()
+
+    async def batches(self, limit: int) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
+        """What the subscription streams, at most `limit` to a list: as many
+        as have queued since the previous list (one, for a subscriber that
+        keeps up)."""
+        while True:
+            try:
+                await self._wait()
+            except StopAsyncIteration:
+                return
+            yield [self._take() for _ in range(min(limit, len(self._queue)))]
+
+    async def _wait(self) -> None:
+        """Until an event is queued; StopAsyncIteration once closed and drained."""
         while not self._queue:
             if self.closed:
                 raise StopAsyncIteration
@@ -151,6 +167,8 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
+
+    def _take(self) -> hub_pb2.StreamEventsResponse:
         shared = self._queue.popleft()
         if not self._missed:
             return shared

@@ -23,6 +23,7 @@ from monotreme.events.bus import SEND_TIMEOUT
 from monotreme.memo import Memo
 from monotreme.services.status import STATUS_DETAILS_KEY, status_details
 from monotreme.services.table import SERVICES, Method, MethodTable
+from monotreme.v1 import hub_pb2
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,10 @@ class _StalledWrites:
 def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
     deserialize = _deserializer(method)
-    if method.server_streaming:
+    if method.response_type is hub_pb2.StreamEventsResponse:
         # The bus hands every subscriber the same response: serialize it once.
         serialize = Memo(serialize)
+    if method.server_streaming:
 
         async def stream(
             request: Message | _Undecodable, context: grpc.aio.ServicerContext[Any, Any]
@@ -165,12 +167,13 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(unary, deserialize, serialize)
 
 
-def _check_free(host: str, port: int) -> None:
+def _check_free(host: str, port: int, reuse_port: bool) -> None:
     """Raises OSError, in a line, when host:port cannot be bound: grpc's own
     refusal says only "Failed to bind", after a line of its C core's log."""
     family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, int(reuse_port))
         try:
             probe.bind(address)
         except OSError as e:
@@ -180,12 +183,14 @@ def _check_free(host: str, port: int) -> None:
 class GrpcServer:
     """A grpc.aio server for the method table, the health and the reflection services."""
 
-    def __init__(self, table: MethodTable, *, max_message_bytes: int) -> None:
+    def __init__(self, table: MethodTable, *, max_message_bytes: int, reuse_port: bool = False) -> None:
+        self._reuse_port = reuse_port
         self._server = grpc.aio.server(
             options=[
                 # grpc binds with SO_REUSEPORT by default: a second hub on the
-                # same port would start silently and take half the calls.
-                ("grpc.so_reuseport", 0),
+                # same port would start silently and take half the calls. Only
+                # the worker processes of one hub (`serve --workers`) share it.
+                ("grpc.so_reuseport", int(reuse_port)),
                 ("grpc.max_receive_message_length", max_message_bytes),
                 # Keep idle streams (event subscribers) alive through NATs and
                 # notice dead peers; let clients ping as often as every 10 s.
@@ -212,7 +217,7 @@ class GrpcServer:
         """Listens on host:port (0 for any free port); answers the bound port,
         or raises OSError saying why not in a line."""
         if port:
-            _check_free(host, port)
+            _check_free(host, port, self._reuse_port)
         try:
             bound: int = self._server.add_insecure_port(f"{host}:{port}")
         except RuntimeError:
@@ -229,6 +234,12 @@ class GrpcServer:
         """Stops taking calls; in-flight calls get `grace` seconds to finish."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.stop(grace)
+
+    async def serving(self, ready: bool) -> None:
+        """What the health service answers: SERVING while the hub is ready."""
+        await self._set_health(
+            health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
 
     async def _set_health(self, status: int) -> None:
         for name in ("", *(service.full_name for service in SERVICES)):

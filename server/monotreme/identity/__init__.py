@@ -13,7 +13,7 @@ from monotreme.identity.credentials import Credentials, static_token
 from monotreme.identity.jwts import KEY_FILE, Jwts, signing_key
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
-from monotreme.store.sqlite import Store
+from monotreme.store import Store
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,6 @@ class Identity:
     def open(store: Store, data_dir: Path, settings: AuthSettings) -> Identity:
         jwts = Jwts(signing_key(data_dir / KEY_FILE), settings)
         revocations = Revocations()
-        accounts = Accounts(store, jwts, Throttle(settings), revocations, settings)
+        accounts = Accounts(store, jwts, Throttle(settings, store), revocations, settings)
         credentials = Credentials(store, accounts, jwts, revocations, settings, static_token())
         return Identity(accounts, credentials, jwts, revocations)

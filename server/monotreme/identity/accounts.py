@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import re
 import secrets
-import sqlite3
 import time
 import uuid
 
@@ -22,7 +21,7 @@ from monotreme.errors import AlreadyExists, InvalidArgument, NotFound, Unauthent
 from monotreme.identity.jwts import DAY, Jwts, check_expiry_days
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
-from monotreme.store.sqlite import Store, TokenRow, UserRow
+from monotreme.store import Conflict, Store, TokenRow, UserRow
 
 TOKEN_PREFIX = "mt_"
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -84,7 +83,7 @@ class Accounts:
         password_hash = await self._hash(password)
         try:
             return self._store.add_user(username, password_hash, is_admin, only_first=only_first)
-        except sqlite3.IntegrityError:
+        except Conflict:
             raise AlreadyExists(f"user '{username}' already exists", reason="USER_EXISTS") from None
 
     def has_users(self) -> bool:
@@ -157,7 +156,7 @@ class Accounts:
         expires_at = time.time() + expiry_days * DAY if expiry_days else None
         try:
             token = self._store.add_token(row.id, name, kind, hash_secret(secret), expires_at)
-        except sqlite3.IntegrityError:
+        except Conflict:
             raise AlreadyExists(
                 f"a token named '{name}' already exists", reason="TOKEN_NAME_EXISTS"
             ) from None

@@ -8,9 +8,10 @@ stored.
 
 Tokens seen are kept in memory, so a call costs no query; a revocation drops
 them at once (it goes through Revocations), so it still takes effect on the
-next call, also when another server process revoked it (its bus tells this
-one). (A command such as `monotreme token create` may add tokens and users,
-never revoke them.)
+next call, also when another server process revoked it (on the Redis bus,
+that process tells this one). Other processes on the store (`--workers`,
+PostgreSQL) revoke tokens too: the tokens kept are dropped whenever another
+process may have written to the store (on PostgreSQL, every call reads its token).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from monotreme.errors import FailedPrecondition, PermissionDenied, Unauthenticat
 from monotreme.identity.accounts import TOKEN_PREFIX, Accounts, hash_secret
 from monotreme.identity.jwts import DAY, Jwts
 from monotreme.identity.revocation import Key, Revocations
-from monotreme.store.sqlite import Store, TokenRow
+from monotreme.store import Store, TokenRow
 
 # last_used_at is written at most this often per token: the hot path stays write-free.
 _TOUCH_EVERY = 3600.0
@@ -131,6 +132,8 @@ class Credentials:
     def _token_row(self, secret: str) -> TokenRow:
         """The live token (API, owner or session) with this secret."""
         secret_hash = hash_secret(secret)
+        if self._store.changed_elsewhere():
+            self._tokens.clear()
         row = self._tokens.get(secret_hash) or self._store.token_by_secret_hash(secret_hash)
         if row is None:
             raise Unauthenticated("invalid or revoked token", reason="INVALID_TOKEN")

@@ -13,7 +13,7 @@ import jwt
 
 from monotreme.config import AuthSettings
 from monotreme.errors import InvalidArgument, Unauthenticated
-from monotreme.store.sqlite import UserRow
+from monotreme.store import UserRow
 
 DAY = 86400.0
 # The signing key's file in the data dir.

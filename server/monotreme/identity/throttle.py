@@ -4,38 +4,41 @@ failures and checks under way reach `max_failed_logins`, further attempts
 wait for those to settle, so guesses sent together are not all checked,
 while right ones sent together all get through. Past `max_failed_logins`
 failures, log-in is locked for `lockout_seconds`, doubling with each further
-failure up to `max_lockout_seconds`; a count is forgotten after
-`max_lockout_seconds` without failures.
+failure up to `max_lockout_seconds`; after a lockout, attempts are checked
+one at a time; a count is forgotten after `max_lockout_seconds` without
+failures.
 
-A lock never spans addresses: whoever guesses a user's password from one
-address does not lock the owner out at another. The table keeps the most
-recently used keys only (a bounded LRU), so made-up names cannot grow it.
+The failures are kept in the store, so processes sharing a store share them
+(attempts under way are each process's own); a log-in that succeeds writes
+nothing unless its user had failed there. A lock never spans addresses:
+whoever guesses a user's password from one address does not lock the owner
+out at another. The store keeps the keys that failed last only (about
+`capacity`), so made-up names cannot grow it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections import OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 
 from monotreme.config import AuthSettings
 from monotreme.errors import ResourceExhausted
+from monotreme.store import Store
+from monotreme.store.base import Failures
 
-# Keys remembered at most (a few MB); the least recently used go first.
+# Keys kept at most; the store is pruned to them every tenth of this many failures.
 CAPACITY = 10_000
 
-Key = tuple[str, ...]
-Attempt = tuple[Key, Key]
 
-
-@dataclass(slots=True)
-class _Failures:
-    count: int = 0
-    # Attempts of this key being checked now.
-    checking: int = 0
-    last: float = 0.0
-    locked_until: float = 0.0
+@dataclass(frozen=True)
+class Attempt:
+    user: str
+    address: str
+    # Whether the user had failed at this address: a success then forgets it.
+    user_failed: bool
 
 
 def address_of(peer: str) -> str:
@@ -48,72 +51,71 @@ def address_of(peer: str) -> str:
 
 
 class Throttle:
-    def __init__(self, settings: AuthSettings, capacity: int = CAPACITY) -> None:
+    def __init__(self, settings: AuthSettings, store: Store, capacity: int = CAPACITY) -> None:
         self._settings = settings
+        self._store = store
         self._capacity = capacity
-        self._failures: OrderedDict[Key, _Failures] = OrderedDict()
+        # Attempts of each key being checked now, in this process.
+        self._checking: Counter[str] = Counter()
+        self._failed_since_prune = 0
         # Set, and replaced, whenever an attempt settles: waiting attempts look again.
         self._settled = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._failures)
+        """The keys with failures the store keeps."""
+        return self._store.count_login_failures()
 
     async def attempt(self, username: str, peer: str) -> Attempt:
         """Starts one log-in attempt, to be `settle`d once checked; raises
         ResourceExhausted, counting nothing, while it is locked out."""
         address = address_of(peer)
-        keys = (("user", username, address), ("address", address))
+        keys = (json.dumps(["user", username, address]), json.dumps(["address", address]))
+        limit = self._settings.max_failed_logins
         while True:
-            now = time.monotonic()
-            locked = max(self._locked_until(key) for key in keys)
+            now = time.time()
+            failures = self._store.login_failures(keys)
+            locked = max((f.locked_until for f in failures.values()), default=0.0)
             if locked > now:
                 raise ResourceExhausted(
                     f"too many failed log-ins: try again in {locked - now:.0f} s", reason="TOO_MANY_ATTEMPTS"
                 )
-            if all(self._load(key) < self._settings.max_failed_logins for key in keys):
+            if all(self._counted(failures.get(key), now) + self._checking[key] < limit for key in keys):
                 break
             await self._settled.wait()
-        for key in keys:
-            self._entry(key).checking += 1
-        return keys
+        self._checking.update(keys)
+        return Attempt(*keys, user_failed=keys[0] in failures)
 
     def settle(self, attempt: Attempt, failed: bool) -> None:
         """Ends an attempt: a failure counts against both keys; a success
         forgets the user's failures at that address."""
-        now = time.monotonic()
-        user, _ = attempt
-        for key in attempt:
-            entry = self._entry(key)
-            entry.checking = max(0, entry.checking - 1)
+        try:
             if failed:
-                self._fail(entry, now)
-            elif key == user:
-                entry.count = 0
-        settled, self._settled = self._settled, asyncio.Event()
-        settled.set()
+                self._fail(attempt)
+            elif attempt.user_failed:
+                self._store.forget_login_failures(attempt.user)
+        finally:
+            self._checking.subtract((attempt.user, attempt.address))
+            self._checking += Counter()  # drops the keys at zero
+            settled, self._settled = self._settled, asyncio.Event()
+            settled.set()
 
-    def _load(self, key: Key) -> int:
-        entry = self._failures.get(key)
-        return 0 if entry is None else entry.count + entry.checking
-
-    def _locked_until(self, key: Key) -> float:
-        entry = self._failures.get(key)
-        return 0.0 if entry is None else entry.locked_until
-
-    def _entry(self, key: Key) -> _Failures:
-        entry = self._failures.pop(key, None) or _Failures()
-        self._failures[key] = entry  # the most recent last
-        if len(self._failures) > self._capacity:
-            self._failures.popitem(last=False)
-        return entry
-
-    def _fail(self, entry: _Failures, now: float) -> None:
+    def _counted(self, failures: Failures | None, now: float) -> int:
+        """What a key's failures weigh against an attempt: past a lockout
+        only as much as lets one attempt at a time through."""
         settings = self._settings
-        if now - entry.last > settings.max_lockout_seconds:
-            entry.count = 0  # failures that long ago are forgotten
-        entry.count += 1
-        entry.last = now
-        extra = entry.count - settings.max_failed_logins
-        if extra >= 0:
-            lockout = settings.lockout_seconds * 2 ** min(extra, 20)
-            entry.locked_until = now + min(lockout, settings.max_lockout_seconds)
+        if failures is None or now - failures.last > settings.max_lockout_seconds:
+            return 0
+        return min(failures.count, settings.max_failed_logins - 1)
+
+    def _fail(self, attempt: Attempt) -> None:
+        settings, now = self._settings, time.time()
+        for key in (attempt.user, attempt.address):
+            count = self._store.add_login_failure(key, now, settings.max_lockout_seconds)
+            extra = count - settings.max_failed_logins
+            if extra >= 0:
+                lockout = settings.lockout_seconds * 2 ** min(extra, 20)
+                self._store.lock_login(key, now + min(lockout, settings.max_lockout_seconds))
+        self._failed_since_prune += 1
+        if self._failed_since_prune >= max(1, self._capacity // 10):
+            self._failed_since_prune = 0
+            self._store.prune_login_failures(self._capacity, now - settings.max_lockout_seconds)

@@ -12,7 +12,7 @@ from monotreme.identity.credentials import Credentials
 from monotreme.identity.jwts import Jwts
 from monotreme.identity.revocation import Revocations
 from monotreme.services.table import public
-from monotreme.store.sqlite import TokenRow, UserRow
+from monotreme.store import TokenRow, UserRow
 from monotreme.v1 import auth_pb2
 
 

@@ -17,6 +17,10 @@ from monotreme.services.table import public
 from monotreme.v1 import hub_pb2
 from monotreme.values import from_struct
 
+# Events in one StreamEventBatches message at most: a few dozen kilobytes
+# for typical events, well under any message size limit.
+BATCH_SIZE = 64
+
 
 async def _close_when(ended: asyncio.Event, subscription: Subscription) -> None:
     await ended.wait()
@@ -52,6 +56,18 @@ class HubService:
     async def StreamEvents(
         self, request: hub_pb2.StreamEventsRequest, call: Call
     ) -> AsyncIterator[hub_pb2.StreamEventsResponse]:
+        async for batch in self._stream(request, call, 1):
+            yield batch[0]
+
+    async def StreamEventBatches(
+        self, request: hub_pb2.StreamEventsRequest, call: Call
+    ) -> AsyncIterator[hub_pb2.StreamEventBatch]:
+        async for batch in self._stream(request, call, BATCH_SIZE):
+            yield hub_pb2.StreamEventBatch(events=batch)
+
+    async def _stream(
+        self, request: hub_pb2.StreamEventsRequest, call: Call, limit: int
+    ) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
         # A token revoked or expired ends its streams at once, not at the next call.
         watch = self._revocations.watch(call.user)
         try:
@@ -59,10 +75,10 @@ class HubService:
                 closer = asyncio.ensure_future(_close_when(watch.ended, subscription))
                 try:
                     await call.stream_started()
-                    async for response in subscription:
+                    async for batch in subscription.batches(limit):
                         if watch.ended.is_set():
                             break
-                        yield response
+                        yield batch
                 finally:
                     closer.cancel()
         finally:

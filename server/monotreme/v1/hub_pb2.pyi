@@ -243,8 +243,10 @@ class StreamEventsResponse(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     MISSED_FIELD_NUMBER: _builtins.int
     missed: _builtins.int
-    """Events this subscriber missed since its previous message because it
-    read too slowly (its queue is bounded; the oldest are dropped).
+    """Events this subscriber missed since its previous message: because it
+    read too slowly (its queue is bounded; the oldest are dropped), or, on
+    the first message of a resumed stream, because the hub's history no
+    longer held them.
     """
     @_builtins.property
     def event(self) -> Global___Event:
@@ -263,6 +265,30 @@ class StreamEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamEventsResponse: _TypeAlias = StreamEventsResponse  # noqa: Y015
+
+@_typing.final
+class StreamEventBatch(_message.Message):
+    """Events as they queued for one subscriber."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___StreamEventsResponse]:
+        """In publish order; each with its own `missed`, as StreamEvents sends them."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___StreamEventsResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamEventBatch: _TypeAlias = StreamEventBatch  # noqa: Y015
 
 @_typing.final
 class PublishEventRequest(_message.Message):

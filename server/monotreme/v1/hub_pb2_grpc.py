@@ -49,6 +49,11 @@ class HubServiceStub:
                 request_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.SerializeToString,
                 response_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsResponse.FromString,
                 _registered_method=True)
+        self.StreamEventBatches = channel.unary_stream(
+                '/monotreme.v1.HubService/StreamEventBatches',
+                request_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.SerializeToString,
+                response_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatch.FromString,
+                _registered_method=True)
         self.PublishEvent = channel.unary_unary(
                 '/monotreme.v1.HubService/PublishEvent',
                 request_serializer=monotreme_dot_v1_dot_hub__pb2.PublishEventRequest.SerializeToString,
@@ -90,6 +95,16 @@ class HubServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamEventBatches(self, request, context):
+        """Streams what StreamEvents streams, several events to a message when
+        they queue up (a subscriber that keeps up gets one a message): one write
+        instead of many when many subscribers share a busy hub. The same
+        request, the same events, in the same order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PublishEvent(self, request, context):
         """Publishes an event on the bus; answers with the event as published.
         """
@@ -126,6 +141,11 @@ def add_HubServiceServicer_to_server(servicer, server):
                     servicer.StreamEvents,
                     request_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.FromString,
                     response_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsResponse.SerializeToString,
+            ),
+            'StreamEventBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamEventBatches,
+                    request_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.FromString,
+                    response_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatch.SerializeToString,
             ),
             'PublishEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.PublishEvent,
@@ -202,6 +222,33 @@ class HubService:
             '/monotreme.v1.HubService/StreamEvents',
             monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.SerializeToString,
             monotreme_dot_v1_dot_hub__pb2.StreamEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamEventBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/monotreme.v1.HubService/StreamEventBatches',
+            monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.SerializeToString,
+            monotreme_dot_v1_dot_hub__pb2.StreamEventBatch.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,12 @@ class HubServiceStub:
     """
     StreamEvents: _grpc.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]
     """Streams the events the caller may see, filtered server-side."""
+    StreamEventBatches: _grpc.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventBatch]
+    """Streams what StreamEvents streams, several events to a message when
+    they queue up (a subscriber that keeps up gets one a message): one write
+    instead of many when many subscribers share a busy hub. The same
+    request, the same events, in the same order.
+    """
     PublishEvent: _grpc.UnaryUnaryMultiCallable[_hub_pb2.PublishEventRequest, _hub_pb2.PublishEventResponse]
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]
@@ -73,6 +79,12 @@ class HubServiceAsyncStub(HubServiceStub):
     """
     StreamEvents: _aio.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]  # type: ignore[assignment]
     """Streams the events the caller may see, filtered server-side."""
+    StreamEventBatches: _aio.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventBatch]  # type: ignore[assignment]
+    """Streams what StreamEvents streams, several events to a message when
+    they queue up (a subscriber that keeps up gets one a message): one write
+    instead of many when many subscribers share a busy hub. The same
+    request, the same events, in the same order.
+    """
     PublishEvent: _aio.UnaryUnaryMultiCallable[_hub_pb2.PublishEventRequest, _hub_pb2.PublishEventResponse]  # type: ignore[assignment]
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _aio.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]  # type: ignore[assignment]
@@ -110,6 +122,18 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_hub_pb2.StreamEventsResponse], _abc.AsyncIterator[_hub_pb2.StreamEventsResponse]]:
         """Streams the events the caller may see, filtered server-side."""
+
+    @_abc_1.abstractmethod
+    def StreamEventBatches(
+        self,
+        request: _hub_pb2.StreamEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_hub_pb2.StreamEventBatch], _abc.AsyncIterator[_hub_pb2.StreamEventBatch]]:
+        """Streams what StreamEvents streams, several events to a message when
+        they queue up (a subscriber that keeps up gets one a message): one write
+        instead of many when many subscribers share a busy hub. The same
+        request, the same events, in the same order.
+        """
 
     @_abc_1.abstractmethod
     def PublishEvent(

@@ -2,7 +2,9 @@
 // it opens on the first visit and closes on log-out, so events that arrive
 // while another page is shown are there on return. The browser sends the
 // session cookie with the handshake. A lost connection comes back by itself,
-// after a pause that grows to MAX_DELAY seconds, and the status says so.
+// after a pause that grows to MAX_DELAY seconds, and the status says so; it
+// resumes after the last event received (`?after=`), so the events published
+// meanwhile come first and none is lost unless the hub no longer has it.
 
 import { api } from "./api.js";
 
@@ -12,13 +14,15 @@ const MAX_DELAY = 15;
 class EventStream extends EventTarget {
   events = [];
   received = 0;
-  // Events the hub dropped because this page read too slowly (frames' `_missed`).
+  // Events the hub dropped because this page read too slowly, or no longer had
+  // when it reconnected (frames' `_missed`).
   missed = 0;
   // What the connection is doing, in words, for a status line.
   message = "";
   #socket = null;
   #timer = null;
   #failures = 0;
+  #lastId = ""; // of the last event received: where a reconnect resumes
 
   get running() {
     return this.#socket !== null || this.#timer !== null;
@@ -32,6 +36,7 @@ class EventStream extends EventTarget {
     clearTimeout(this.#timer);
     this.#timer = null;
     this.#failures = 0;
+    this.#lastId = "";
     const socket = this.#socket;
     this.#socket = null;
     socket?.close(1000);
@@ -54,14 +59,17 @@ class EventStream extends EventTarget {
     this.#timer = null;
     const url = new URL("/ws/events", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (this.#lastId) url.searchParams.set("after", this.#lastId);
     const socket = new WebSocket(url);
     this.#socket = socket;
     this.message = this.#failures ? this.message : "Connecting to the hub…";
     this.#changed();
     socket.addEventListener("open", () => {
-      this.message = this.#failures
-        ? "Reconnected. Events published while the connection was down are not shown."
-        : "Connected: new events appear as they happen.";
+      this.message = !this.#failures
+        ? "Connected: new events appear as they happen."
+        : url.searchParams.has("after")
+          ? "Reconnected. Events published while the connection was down come first."
+          : "Reconnected. Events published while the connection was down are not shown.";
       this.#failures = 0;
       this.#changed();
     });
@@ -94,6 +102,7 @@ class EventStream extends EventTarget {
       return;
     }
     this.received += 1;
+    if (frame.id) this.#lastId = frame.id;
     this.missed += frame._missed ?? 0;
     this.events.unshift(frame);
     this.events.length = Math.min(this.events.length, KEPT);

@@ -114,7 +114,7 @@ export function render() {
     parts.push(`${stream.received} received`);
     counts.textContent = `${parts.join(", ")}.${paused ? ` Paused: ${pending} new since.` : ""}`;
     say(missed, stream.missed
-      ? `Missed ${stream.missed} event${stream.missed === 1 ? "" : "s"}: the page fell behind and the hub dropped them.`
+      ? `Missed ${stream.missed} event${stream.missed === 1 ? "" : "s"}: the page fell behind or was disconnected, and the hub no longer had them.`
       : "");
     if (!shown) list.replaceChildren(h("li", { class: "empty" }, stream.received ? "No event matches the filters." : "No events yet."));
   }

@@ -35,6 +35,7 @@ __all__ = (
     "RevokeTokenRequest",
     "RevokeTokenResponse",
     "Session",
+    "StreamEventBatch",
     "StreamEventsRequest",
     "StreamEventsResponse",
     "Token",
@@ -751,6 +752,21 @@ default_message_pool.register_message("monotreme.v1", "Session", Session)
 
 
 @dataclass(eq=False, repr=False)
+class StreamEventBatch(betterproto2.Message):
+    """
+    Events as they queued for one subscriber.
+    """
+
+    events: "list[StreamEventsResponse]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    In publish order; each with its own `missed`, as StreamEvents sends them.
+    """
+
+
+default_message_pool.register_message("monotreme.v1", "StreamEventBatch", StreamEventBatch)
+
+
+@dataclass(eq=False, repr=False)
 class StreamEventsRequest(betterproto2.Message):
     """
     Which events to stream. Empty fields match everything.
@@ -800,8 +816,10 @@ class StreamEventsResponse(betterproto2.Message):
 
     missed: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
     """
-    Events this subscriber missed since its previous message because it
-    read too slowly (its queue is bounded; the oldest are dropped).
+    Events this subscriber missed since its previous message: because it
+    read too slowly (its queue is bounded; the oldest are dropped), or, on
+    the first message of a resumed stream, because the hub's history no
+    longer held them.
     """
 
 
