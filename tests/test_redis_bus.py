@@ -116,13 +116,16 @@ async def test_a_resumed_subscription_gets_the_history_then_live_events(redis: R
 
 
 async def test_events_trimmed_from_the_stream_are_counted_in_missed(redis: RedisServer) -> None:
-    publisher = bus(redis.url)
-    async with started(publisher):
-        published = [await publisher.publish(custom_event(n=n)) for n in range(6)]
-        with redis.client() as client:
-            client.xtrim("monotreme:events", maxlen=3, approximate=False)
-        async with publisher.subscribe(hub_pb2.StreamEventsRequest(after=published[0].id)) as subscription:
-            received = [await asyncio.wait_for(anext(subscription), 10) for _ in range(3)]
+    publisher = bus(redis.url)  # not started: it only publishes
+    published = [await publisher.publish(custom_event(n=n)) for n in range(6)]
+    await publisher.stop()
+    with redis.client() as client:
+        client.xtrim("monotreme:events", maxlen=3, approximate=False)
+    # A process that starts now resumes a subscriber from a stream that lost 1 and 2.
+    reader = bus(redis.url)
+    request = hub_pb2.StreamEventsRequest(after=published[0].id)
+    async with started(reader), reader.subscribe(request) as subscription:
+        received = [await asyncio.wait_for(anext(subscription), 10) for _ in range(3)]
     assert numbers(received) == [3, 4, 5]
     assert [r.missed for r in received] == [2, 0, 0]
 
