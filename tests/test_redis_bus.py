@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from monotreme.config import BusSettings, Config
 from monotreme.errors import ConfigError, Unavailable
 from monotreme.events.redis import GROUP, RedisBus
@@ -73,9 +74,18 @@ async def spawn_hubs(
     return [await spawn(tmp_path / "data", "--bus", redis_url, *args) for _ in range(count)]
 
 
-async def healthz(server: SpawnedServer) -> int:
-    async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as response:
-        return response.status
+async def until_health(server: SpawnedServer, expected: tuple[int, int]) -> None:
+    """Waits until /healthz's status and the gRPC health service's are `expected`."""
+    seen: tuple[int, int] | None = None
+    for _ in range(200):
+        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as response:
+            seen = (response.status, answer.status)
+        if seen == expected:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"health {seen}, not {expected}")
 
 
 # Configuration.
@@ -329,20 +339,10 @@ async def test_redis_restarted_mid_stream(
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert refused.value.details().startswith("the event bus is unavailable: Redis at 127.0.0.1:")
         for hub in (publisher, subscribed):
-            status = 0
-            for _ in range(100):
-                if (status := await healthz(hub)) == 503:
-                    break
-                await asyncio.sleep(0.1)
-            assert status == 503
+            await until_health(hub, (503, health_pb2.HealthCheckResponse.NOT_SERVING))
         own_redis.start()
         for hub in (publisher, subscribed):
-            status = 0
-            for _ in range(200):
-                if (status := await healthz(hub)) == 200:
-                    break
-                await asyncio.sleep(0.1)
-            assert status == 200
+            await until_health(hub, (200, health_pb2.HealthCheckResponse.SERVING))
         for n in range(1, 4):
             await publish_on(publisher, admin, custom_event(n=n))
         # The same stream goes on: everything after the outage, nothing twice.

@@ -82,8 +82,10 @@ class Hub:
             raise
         self._started = False
         self._watch: asyncio.Task[None] | None = None
-        # Called with `ready` when the store's watch sees it change.
+        # Called with `ready` when the store's watch or the bus sees it change.
         self.readiness_listeners: list[Callable[[bool], Awaitable[None]]] = []
+        self._telling: set[asyncio.Task[None]] = set()
+        self.bus.watch_availability(lambda _: self._readiness_changed())
 
     @property
     def ready(self) -> bool:
@@ -127,14 +129,24 @@ class Hub:
             available = await asyncio.to_thread(self.store.check)
             if available != was_ready:
                 was_ready = available
-                for listener in self.readiness_listeners:
-                    await listener(available)
+                await self._tell_readiness()
             if available:
                 delay = _RETRY_FIRST
                 await asyncio.sleep(_CHECK_EVERY)
             else:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_LAST)
+
+    def _readiness_changed(self) -> None:
+        if self._started:
+            task = asyncio.ensure_future(self._tell_readiness())
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_readiness(self) -> None:
+        ready = self.ready
+        for listener in self.readiness_listeners:
+            await listener(ready)
 
     async def close(self) -> None:
         """Stops the schedules, hooks and plugins, ends the event streams and closes the store."""

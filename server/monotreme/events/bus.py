@@ -216,6 +216,9 @@ class EventBus(ABC):
         """Ends every stream and disconnects the engine."""
         self.end_streams()
 
+    def watch_availability(self, listener: Callable[[bool], None]) -> None:  # noqa: B027
+        """Calls `listener` with `available` whenever it changes (the embedded bus's never does)."""
+
     async def claim(self, name: str, seconds: float) -> bool:
         """Whether this process is the one to do `name` (a schedule's tick): the
         first to claim it across the hub's processes, for `seconds`."""

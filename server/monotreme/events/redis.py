@@ -101,6 +101,7 @@ class RedisBus(EventBus):
         self._handlers: dict[str, Callable[[str], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._up = False
+        self._availability_listeners: list[Callable[[bool], None]] = []
         self._outage = False
         self._stopping = False
 
@@ -134,15 +135,26 @@ class RedisBus(EventBus):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def watch_availability(self, listener: Callable[[bool], None]) -> None:
+        self._availability_listeners.append(listener)
+
     def _down(self, error: Exception) -> None:
         if not self._outage:  # once an outage
             log.warning("event bus: Redis at %s is unavailable (%s); retrying", self._where, error)
-        self._up, self._outage = False, True
+        self._outage = True
+        self._set_up(False)
 
     def _back(self) -> None:
         if self._outage:
             log.info("event bus: Redis at %s is back", self._where)
-        self._up, self._outage = True, False
+        self._outage = False
+        self._set_up(True)
+
+    def _set_up(self, up: bool) -> None:
+        if up != self._up:
+            self._up = up
+            for listener in self._availability_listeners:
+                listener(up)
 
     def _unavailable(self, error: RedisError) -> Unavailable:
         self._down(error)
