@@ -48,6 +48,27 @@ def postgres() -> Iterator[services.Postgres]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[services.Redis]:
+    """Debian's redis-server, for this session of tests."""
+    with services.redis(require("redis-server")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_session: services.Redis) -> services.Redis:
+    """The session's Redis, emptied for this test."""
+    redis_session.flush()
+    return redis_session
+
+
+@pytest.fixture
+def own_redis() -> Iterator[services.Redis]:
+    """A Redis of this test's own, which it may stop and start again."""
+    with services.redis(require("redis-server")) as server:
+        yield server
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest) -> str | None:
     """Each store engine in turn: None for SQLite in the data dir, else a new PostgreSQL database's URL."""

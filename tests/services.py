@@ -1,6 +1,6 @@
 """Real services for the tests, Debian's own, each on a free loopback port in
-a temporary directory, stopped by PID at the end: PostgreSQL here (others
-sit beside it). A test skips when one is not installed, or fails when
+a temporary directory, stopped by PID at the end: PostgreSQL and Redis. A
+test skips when one is not installed, or fails when
 MONOTREME_REQUIRE_SERVICES=1 (as in CI)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import redis as redis_client
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -109,4 +110,62 @@ def postgres() -> Iterator[Postgres]:
         finally:
             server.stop()
     finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class Redis:
+    """A redis-server of the tests' own, which a test may stop and start again
+    (same port, same data): an append-only file and no snapshots, so what
+    Redis acknowledged survives a restart."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis_client.Redis:
+        return redis_client.Redis(host="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        with self.client() as client:
+            for _ in range(500):
+                try:
+                    client.ping()
+                    return
+                except redis_client.ConnectionError:
+                    time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        """SIGTERM by PID: Redis writes its append-only file and exits."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+            self.process = None
+
+    def flush(self) -> None:
+        with self.client() as client:
+            client.flushall()
+
+
+@contextlib.contextmanager
+def redis(binary: str) -> Iterator[Redis]:
+    """A redis-server on a free loopback port, in a temporary directory removed at the end."""
+    directory = Path(tempfile.mkdtemp(prefix="monotreme-redis-"))
+    server = Redis(binary, directory)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""`monotreme serve --workers N`: N processes on the same ports, supervised."""
+"""`monotreme serve --workers N`: N processes on the same ports, supervised,
+sharing a Redis bus."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import grpc
 import pytest
 
 from tests.conftest import SpawnedServer, eventually, register_admin
+from tests.services import Redis
 
 Spawn = Callable[..., Awaitable[SpawnedServer]]
 
@@ -37,8 +39,8 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def start_workers(spawn_server: Spawn, tmp_path: Path, count: int) -> SpawnedServer:
-    server = await spawn_server(tmp_path / "data", "--workers", str(count))
+async def start_workers(spawn_server: Spawn, tmp_path: Path, redis: Redis, count: int) -> SpawnedServer:
+    server = await spawn_server(tmp_path / "data", "--workers", str(count), "--bus", redis.url)
     await eventually(lambda: len(worker_pids(server)) == count, within=30)
     return server
 
@@ -53,9 +55,9 @@ async def echo(http: aiohttp.ClientSession, url: str, token: str, n: int) -> int
 
 
 async def test_workers_share_the_ports_and_a_dead_one_is_replaced(
-    spawn_server: Spawn, tmp_path: Path
+    spawn_server: Spawn, tmp_path: Path, redis: Redis
 ) -> None:
-    server = await start_workers(spawn_server, tmp_path, 2)
+    server = await start_workers(spawn_server, tmp_path, redis, 2)
     first, second = worker_pids(server)
     assert first != second and all(alive(p) for p in (first, second))
     async with aiohttp.ClientSession() as http:
@@ -75,22 +77,22 @@ async def test_workers_share_the_ports_and_a_dead_one_is_replaced(
 
 
 async def test_sigterm_stops_every_worker_and_sigkill_leaves_none_behind(
-    spawn_server: Spawn, tmp_path: Path
+    spawn_server: Spawn, tmp_path: Path, redis: Redis
 ) -> None:
-    server = await start_workers(spawn_server, tmp_path, 2)
+    server = await start_workers(spawn_server, tmp_path, redis, 2)
     pids = worker_pids(server)
     await server.kill()  # the supervisor, by SIGKILL: its workers follow it
     for pid in pids:
         await eventually(lambda pid=pid: not alive(pid), within=15)  # type: ignore[misc]
 
 
-async def test_a_worker_that_cannot_start_stops_them_all(spawn_server: Spawn, tmp_path: Path) -> None:
+async def test_a_worker_that_cannot_start_stops_them_all(tmp_path: Path, redis: Redis) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("no_such_plugin:\n  enabled: true\n")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monotreme", "serve", "--data-dir", str(tmp_path / "data"),
         "--config", str(config), "--strict", "--host", "127.0.0.1",
-        "--grpc-port", "0", "--http-port", "0", "--workers", "2",
+        "--grpc-port", "0", "--http-port", "0", "--workers", "2", "--bus", redis.url,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(process.communicate(), 60)
@@ -108,3 +110,15 @@ async def test_workers_must_be_at_least_one(tmp_path: Path, count: str) -> None:
     )  # fmt: skip
     _, err = await process.communicate()
     assert (process.returncode, err.decode()) == (1, "monotreme: error: --workers: at least 1\n")
+
+
+async def test_workers_need_a_shared_bus(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monotreme", "serve", "--data-dir", str(tmp_path), "--workers", "2",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert (process.returncode, err.decode()) == (
+        1,
+        "monotreme: error: --workers: the workers need a bus they share: --bus redis://HOST:PORT/DB\n",
+    )

@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 for any free port)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8008; 0 for any free port)")
     serve.add_argument(
+        "--bus",
+        metavar="URL",
+        help="the event bus the hub's processes share: redis://HOST:PORT/DB, or embedded (the default)",
+    )
+    serve.add_argument(
         "--strict", action="store_true", help="refuse to start on a plugin not installed or a broken script"
     )
     serve.add_argument(
@@ -178,6 +183,7 @@ def _serve(args: argparse.Namespace) -> None:
         grpc_port=args.grpc_port,
         http_port=args.http_port,
         strict=args.strict,
+        bus_url=args.bus,
     )
     logs.configure(config.logging, json_lines=args.log_format == "json", access=args.access_log)
     if args.workers is not None:
@@ -205,6 +211,11 @@ def _supervise(config: Config, count: int, argv: list[str]) -> None:
 
     if count < 1:
         raise SystemExit("monotreme: error: --workers: at least 1")
+    if count > 1 and config.bus.redis_url is None:
+        # Each worker's embedded bus would be its own: events, hooks and schedules split N ways.
+        raise SystemExit(
+            "monotreme: error: --workers: the workers need a bus they share: --bus redis://HOST:PORT/DB"
+        )
     settings = config.server
     try:
         held = [hold_port(settings.host, settings.grpc_port), hold_port(settings.host, settings.http_port)]

@@ -1,6 +1,6 @@
 """The YAML configuration, with embedded defaults for every setting.
 
-Top-level keys: `server`, `store`, `auth`, `events`, `webhooks`, `schedules`,
+Top-level keys: `server`, `store`, `auth`, `events`, `bus`, `webhooks`, `schedules`,
 `logging` (the sections below), `data_dir`, `scripts_dir`, `strict`, Platypush-style
 `procedure.NAME`, `event.hook.NAME` and `cron.NAME` entries, and any other key
 names a plugin whose settings it holds (`shell: {enabled: true}`).
@@ -10,7 +10,8 @@ relative to the including file; later keys win), `device_id`, `workdir` (the
 data directory), `backend.http`'s `port` and `bind_address` (or
 `listen_address`), `logging`, `scripts_dir` (relative to the current
 directory, as Platypush resolves it); a section with `disabled: true` is left
-out. `main.db`, `redis` and other `backend.*` sections are ignored with a
+out; `redis` (host, port, password, db) chooses the Redis bus when `bus.url`
+is not given. `main.db` and other `backend.*` sections are ignored with a
 warning. Mistakes are reported as `ConfigError` naming the file, the key and
 the reason.
 """
@@ -27,6 +28,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -97,6 +99,28 @@ class EventSettings:
     history_seconds: float = 3600.0
 
 
+EMBEDDED_BUS = "embedded"
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    # `redis://[:password@]host:port/db` for the Redis bus, which the hub's
+    # processes share; `embedded` (or unset, without a Platypush `redis:`
+    # section) for the in-process bus.
+    url: str | None = None
+    # Events the Redis stream keeps for resuming streams (approximately: Redis trims in blocks).
+    max_len: int = 100_000
+    # Seconds a crashed process's unacknowledged events wait before another process runs their hooks.
+    claim_after: float = 30.0
+    # The prefix of the Redis keys, so hubs can share one Redis.
+    prefix: str = "monotreme"
+
+    @property
+    def redis_url(self) -> str | None:
+        """The Redis bus's URL, or None for the embedded bus."""
+        return None if self.url in (None, EMBEDDED_BUS) else self.url
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     # Seconds a `/hook/<name>` caller waits for its handler before a 504.
@@ -161,6 +185,7 @@ class Config:
     store: StoreSettings = field(default_factory=StoreSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    bus: BusSettings = field(default_factory=BusSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     schedules: ScheduleSettings = field(default_factory=ScheduleSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
@@ -191,7 +216,8 @@ class Config:
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> Config:
         """Reads `path` and what it includes (or only the defaults), then applies
-        `overrides` (`data_dir`, `strict`, `store_url`, or any `server` setting such as `grpc_port`)."""
+        `overrides` (`data_dir`, `strict`, `store_url`, `bus_url`, or any `server`
+        setting such as `grpc_port`)."""
         raw: dict[str, Any] = {}
         origins: dict[str, Path] = {}
         if path is not None:
@@ -234,20 +260,18 @@ _SECTIONS = {
     "store": StoreSettings,
     "auth": AuthSettings,
     "events": EventSettings,
+    "bus": BusSettings,
     "webhooks": WebhookSettings,
     "schedules": ScheduleSettings,
     "logging": LoggingSettings,
     "metrics": MetricsSettings,
 }
 # Overrides that are no `server` setting.
-_NOT_SERVER = ("data_dir", "strict", "store_url")
+_NOT_SERVER = ("data_dir", "strict", "store_url", "bus_url")
 # Top-level keys that are settings of their own, not plugins.
 _SETTINGS = ("data_dir", "workdir", "scripts_dir", "strict", "device_id")
-# Platypush's storage and bus: Monotreme's store and bus are its own (for now).
-_IGNORED = {
-    "main.db": "ignored (the store is SQLite in the data directory, or store.url)",
-    "redis": "ignored (the event bus is in-process)",
-}
+# Platypush's storage: Monotreme's store is its own.
+_IGNORED = {"main.db": "ignored (the store is SQLite in the data directory, or store.url)"}
 
 
 def _read(path: Path, raw: dict[str, Any], origins: dict[str, Path], chain: tuple[Path, ...]) -> None:
@@ -297,6 +321,14 @@ def _build(
                 **values,
                 **{k: v for k, v in overrides.items() if k not in _NOT_SERVER and v is not None},
             }
+        elif name == "bus":
+            values = {
+                **_from_platypush_redis(
+                    raw.get("redis"), where("redis"), "url" in values or bool(overrides.get("bus_url"))
+                ),
+                **values,
+                **({"url": overrides["bus_url"]} if overrides.get("bus_url") else {}),
+            }
         elif name == "store" and overrides.get("store_url"):
             values = {**values, "url": overrides["store_url"]}
         sections[name] = _section(kind, values, where(name), name)
@@ -314,8 +346,8 @@ def _build(
             continue
         if prefix := next((p for p in entries if key.startswith(p)), None):
             entries[prefix][key] = value
-        elif key == "backend.http":
-            continue  # read as server settings above
+        elif key in ("backend.http", "redis"):
+            continue  # read as server and bus settings above
         elif key in _IGNORED or key.startswith("backend."):
             reason = _IGNORED.get(key, "ignored (Monotreme's doors are built in)")
             log.warning("%s: %s: %s", where(key), key, reason)
@@ -393,6 +425,28 @@ def _from_platypush_http(section: Any, source: Path | None) -> dict[str, Any]:
     if ignored:
         log.warning("%s: backend.http: ignored %s", source, ", ".join(ignored))
     return {names[key]: value for key, value in section.items() if key in names}
+
+
+def _from_platypush_redis(section: Any, source: Path | None, named: bool) -> dict[str, Any]:
+    """A Platypush config's `redis: {host, port, password, db}` as the bus's URL,
+    unless one is `named` (`bus.url`, `--bus`)."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(source, "redis", "must be a mapping")
+    if named:
+        log.warning("%s: redis: ignored (bus.url or --bus names the event bus)", source)
+        return {}
+    unknown = sorted(set(section) - {"host", "port", "password", "db", "username"})
+    if unknown:
+        log.warning("%s: redis: ignored %s", source, ", ".join(unknown))
+    host = _coerce(str, section.get("host", "localhost"), source, "redis.host")
+    port = _coerce(int, section.get("port", 6379), source, "redis.port")
+    db = _coerce(int, section.get("db", 0), source, "redis.db")
+    user = quote(str(section.get("username") or ""), safe="")
+    password = quote(str(section.get("password") or ""), safe="")
+    auth = f"{user}:{password}@" if password else ""
+    return {"url": f"redis://{auth}{host}:{port}/{db}"}
 
 
 def _section(kind: type[Any], values: dict[str, Any], source: Path | None, name: str) -> Any:

@@ -6,6 +6,7 @@ doors on the services (see server.py, the composition root)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,7 +22,9 @@ from monotreme.automation.webhooks import Webhooks
 from monotreme.config import Config
 from monotreme.errors import ConfigError, FailedPrecondition
 from monotreme.events.bus import EventBus, LocalBus
+from monotreme.events.redis import RedisBus
 from monotreme.identity import Identity
+from monotreme.identity.revocation import Key
 from monotreme.plugins import builtin_plugins
 from monotreme.store import open_store
 
@@ -40,6 +43,27 @@ _RELOAD_DOC = (
     "keeping connections and streams open; a config with a mistake leaves the running one in place."
 )
 
+# The bus topic of revoked tokens: every process drops them and ends their streams.
+REVOKED = "revoked"
+
+
+def bus_of(config: Config) -> EventBus:
+    """The Redis bus when `bus.url` (or Platypush's `redis:`) names one, else the embedded bus."""
+    if (url := config.bus.redis_url) is not None:
+        log.info("event bus: Redis at %s", url.rpartition("@")[2])
+        return RedisBus(config.server.device_id, config.events.queue_size, config.bus)
+    return LocalBus(
+        config.server.device_id,
+        config.events.queue_size,
+        config.events.history_size,
+        config.events.history_seconds,
+    )
+
+
+def _key(message: str) -> Key:
+    kind, value = json.loads(message)
+    return (kind, value)
+
 
 class Hub:
     """Store, identity, event bus, actions and automation of one hub."""
@@ -50,12 +74,10 @@ class Hub:
         self.store = open_store(config.store.url, config.data_dir)
         try:
             self.identity = Identity.open(self.store, config.data_dir, config.auth)
-            self.bus: EventBus = LocalBus(
-                config.server.device_id,
-                config.events.queue_size,
-                config.events.history_size,
-                config.events.history_seconds,
-            )
+            self.bus = bus_of(config)
+            revocations = self.identity.revocations
+            revocations.tell_others(lambda key: self.bus.broadcast(REVOKED, json.dumps(key)))
+            self.bus.on_broadcast(REVOKED, lambda message: revocations.revoked(_key(message), here=False))
             self._plugin_classes = [*builtin_plugins(), *installed_plugins()]
             self.actions = ActionRegistry(self._plugin_classes, config)
             self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
@@ -64,7 +86,7 @@ class Hub:
             self.webhooks = Webhooks(
                 self.bus, self.hooks, config.webhooks.timeout, self.identity.credentials.is_credential
             )
-            self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
+            self.schedules = Scheduler(self.dispatcher, config.schedules.timezone, self.bus.claim)
             self.hooks.hooks, self.schedules.jobs = self._automation(config, self.actions)
         except BaseException:
             self.store.close()
@@ -72,13 +94,15 @@ class Hub:
         self._reloading = asyncio.Lock()
         self._started = False
         self._watch: asyncio.Task[None] | None = None
-        # Called with `ready` when the store's watch sees it change.
+        # Called with `ready` when the store's watch or the bus sees it change.
         self.readiness_listeners: list[Callable[[bool], Awaitable[None]]] = []
+        self._telling: set[asyncio.Task[None]] = set()
+        self.bus.watch_availability(lambda _: self._readiness_changed())
 
     @property
     def ready(self) -> bool:
-        """Whether the hub serves calls: started, and its store reachable."""
-        return self._started and self.store.available
+        """Whether the hub serves calls: started, its store reachable and its bus able to publish."""
+        return self._started and self.store.available and self.bus.available
 
     def _automation(self, config: Config, actions: ActionRegistry) -> tuple[list[Hook], dict[str, Job]]:
         """Loads the config's and scripts' automation: registers its procedures
@@ -175,14 +199,24 @@ class Hub:
             available = await asyncio.to_thread(self.store.check)
             if available != was_ready:
                 was_ready = available
-                for listener in self.readiness_listeners:
-                    await listener(available)
+                await self._tell_readiness()
             if available:
                 delay = _RETRY_FIRST
                 await asyncio.sleep(_CHECK_EVERY)
             else:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_LAST)
+
+    def _readiness_changed(self) -> None:
+        if self._started:
+            task = asyncio.ensure_future(self._tell_readiness())
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_readiness(self) -> None:
+        ready = self.ready
+        for listener in self.readiness_listeners:
+            await listener(ready)
 
     async def close(self) -> None:
         """Stops the schedules, hooks and plugins, ends the event streams and closes the store."""

@@ -12,6 +12,10 @@ of its own: a run still going at its job's next tick is not started twice
 (the skipped ticks are logged once per run); ticks missed while the hub was
 down or its loop was held up are not replayed; a failing run logs one line
 naming its job. Every job is also the action `cron.NAME`, which runs it now.
+
+With several hub processes (the Redis bus) each tick runs in one of them:
+the first to `claim` it (a lease in Redis); a tick nobody can claim while
+Redis is down is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -35,13 +39,15 @@ from monotreme.actions.schema import ActionSpec
 from monotreme.automation.procedures import Procedure, RunAction, StepError, compile_steps
 from monotreme.automation.threads import call_script, defined_at
 from monotreme.call import current_call
-from monotreme.errors import FailedPrecondition
+from monotreme.errors import FailedPrecondition, ServiceError
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 # The longest sleep between two looks at the clock: a wall clock set forward
 # or back (NTP, a resumed laptop) is noticed within this many seconds.
 MAX_SLEEP = 30.0
+# Seconds a process's claim on a tick holds: longer than the hosts' clocks disagree.
+TICK_LEASE = 60.0
 
 
 def check_expression(expression: Any) -> str:
@@ -122,6 +128,8 @@ class Scheduler:
     dispatcher: Dispatcher
     # An IANA zone name; the hub's local zone (as the system sets it) when None.
     timezone: str | None = None
+    # Whether this process runs a tick (`claim(name, seconds)`, see EventBus.claim); all of them when None.
+    claim: Callable[[str, float], Awaitable[bool]] | None = None
     jobs: dict[str, Job] = field(default_factory=dict)
     _loop_task: asyncio.Task[None] | None = None
     _started: bool = False
@@ -204,13 +212,13 @@ class Scheduler:
             for job in self.jobs.values():
                 assert job.next_run is not None
                 if job.next_run <= now:
-                    self._tick(job)
+                    self._tick(job, job.next_run)
                     # From now, not from the tick: missed ticks are not replayed.
                     job.next_run = self._next(job, now)
             wake = min(job.next_run for job in self.jobs.values() if job.next_run is not None)
             await asyncio.sleep(min(MAX_SLEEP, max(0.0, (wake - datetime.now(zone)).total_seconds())))
 
-    def _tick(self, job: Job) -> None:
+    def _tick(self, job: Job, tick: datetime) -> None:
         if job.task is not None and not job.task.done():
             if not job.overlapped:
                 log.warning(
@@ -218,22 +226,34 @@ class Scheduler:
                 )
                 job.overlapped = True
             return
-        self._start(job)
+        self._start(job, tick)
 
-    def _start(self, job: Job) -> asyncio.Task[Any]:
-        job.task = asyncio.get_running_loop().create_task(self._run(job), name=f"cron.{job.name}")
+    def _start(self, job: Job, tick: datetime | None = None) -> asyncio.Task[Any]:
+        """Runs the job now (`run_now`), or at its `tick` if this process claims it."""
+        job.task = asyncio.get_running_loop().create_task(self._run(job, tick), name=f"cron.{job.name}")
         self._runs.add(job.task)
         job.task.add_done_callback(self._runs.discard)
         job.task.add_done_callback(lambda task: self._report(job, task))
         return job.task
 
-    async def _run(self, job: Job) -> Any:
+    async def _run(self, job: Job, tick: datetime | None) -> Any:
         self.dispatcher.enter(None)  # a job runs for no caller
         current_call.set(None)  # nor do its log lines carry the context of a call
         try:
+            if tick is not None and not await self._claimed(job, tick):
+                return None
             return await job.run()
         finally:
             job.overlapped = False
+
+    async def _claimed(self, job: Job, tick: datetime) -> bool:
+        if self.claim is None:
+            return True
+        try:
+            return await self.claim(f"cron.{job.name}@{tick.timestamp():.3f}", TICK_LEASE)
+        except ServiceError as e:
+            log.warning("cron job %s: skipped its tick at %s: %s", job.name, tick.isoformat(), e.message)
+            return False
 
     @staticmethod
     def _report(job: Job, task: asyncio.Task[Any]) -> None:

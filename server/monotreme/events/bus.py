@@ -82,7 +82,9 @@ class Routed:
 class Subscription:
     """One subscriber's filter and bounded queue; an async iterator of StreamEventsResponse."""
 
-    def __init__(self, types: list[str], origins: list[str], args: dict[str, Any], queue_size: int) -> None:
+    def __init__(
+        self, types: list[str], origins: list[str], args: dict[str, Any], queue_size: int, after: str = ""
+    ) -> None:
         names = [canonical_type(t) for t in types]
         self._full_names = frozenset(n for n in names if "." in n)
         self._short_names = frozenset(n for n in names if "." not in n)
@@ -92,11 +94,15 @@ class Subscription:
         self._queue: deque[hub_pb2.StreamEventsResponse] = deque(maxlen=max(1, queue_size))
         self._missed = 0
         self._waiter: asyncio.Future[None] | None = None
+        # Resuming after this id: an engine still delivering older events (a
+        # process behind the one the subscriber came from) does not repeat them.
+        self._after = after
         self.closed = False
 
     def wants(self, routed: Routed) -> bool:
         return (
-            (self._any_type or routed.type in self._full_names or routed.short in self._short_names)
+            routed.id > self._after
+            and (self._any_type or routed.type in self._full_names or routed.short in self._short_names)
             and (not self._origins or routed.shared.event.origin in self._origins)
             and (self._test is None or self._test(routed.args))
         )
@@ -107,6 +113,10 @@ class Subscription:
             metrics.EVENTS_MISSED.inc()
         self._queue.append(event)
         self._wake()
+
+    def lost(self, count: int) -> None:
+        """Counts events the engine could not deliver (gone before it read them) in the next `missed`."""
+        self._missed += count
 
     def replay(self, lost: int, backlog: Iterable[Routed]) -> None:
         """Puts the history a resuming subscriber asked for before the live
@@ -186,6 +196,11 @@ class EventBus(ABC):
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
+    @property
+    def available(self) -> bool:
+        """Whether the engine can publish now (readiness): the embedded one always can."""
+        return True
+
     @abstractmethod
     async def publish(self, event: hub_pb2.Event, *, run_listeners: bool = True) -> hub_pb2.Event:
         """Publishes the event and answers it as published (id, origin and
@@ -204,6 +219,20 @@ class EventBus(ABC):
     async def stop(self) -> None:
         """Ends every stream and disconnects the engine."""
         self.end_streams()
+
+    def watch_availability(self, listener: Callable[[bool], None]) -> None:  # noqa: B027
+        """Calls `listener` with `available` whenever it changes (the embedded bus's never does)."""
+
+    async def claim(self, name: str, seconds: float) -> bool:
+        """Whether this process is the one to do `name` (a schedule's tick): the
+        first to claim it across the hub's processes, for `seconds`."""
+        return True  # one process: always this one
+
+    def broadcast(self, topic: str, message: str) -> None:  # noqa: B027 (one process: nobody to tell)
+        """Hands `message` to the `on_broadcast` handler of every other process of the hub."""
+
+    def on_broadcast(self, topic: str, handler: Callable[[str], None]) -> None:  # noqa: B027
+        """Calls `handler` with each message another process broadcasts on `topic`."""
 
     def add_listener(self, listener: Callable[[hub_pb2.Event], None]) -> None:
         """Calls `listener` with every published event, once across the hub's
@@ -254,7 +283,7 @@ class EventBus(ABC):
             raise InvalidArgument(str(e)) from None
         after = check_id(request.after, "after") if request.after else ""
         subscription = Subscription(
-            list(request.types), list(request.origins), args, queue_size or self._queue_size
+            list(request.types), list(request.origins), args, queue_size or self._queue_size, after
         )
         if self._ended:
             subscription.close()

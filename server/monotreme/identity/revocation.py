@@ -2,7 +2,9 @@
 
 Live streams and websockets watch their caller's credentials (a timer per
 watch for the expiry: streams are few); caches of tokens listen, so a
-revoked token fails its very next call.
+revoked token fails its very next call. With several processes, what one
+revokes is told to the others (`tell_others`, wired by the hub to its bus),
+which apply it with `revoked(key, here=False)`.
 """
 
 from __future__ import annotations
@@ -52,10 +54,15 @@ class Revocations:
     def __init__(self) -> None:
         self._watches: defaultdict[Key, set[Watch]] = defaultdict(set)
         self._listeners: list[Callable[[Key], None]] = []
+        self._others: list[Callable[[Key], None]] = []
 
     def listen(self, listener: Callable[[Key], None]) -> None:
         """Calls `listener` with the key of every revoked token."""
         self._listeners.append(listener)
+
+    def tell_others(self, tell: Callable[[Key], None]) -> None:
+        """Calls `tell` with the key of every token revoked in this process."""
+        self._others.append(tell)
 
     def watch(self, principal: Principal) -> Watch:
         """A watch that ends when the principal's token is revoked or expires;
@@ -72,7 +79,11 @@ class Revocations:
             if not self._watches[key]:
                 del self._watches[key]
 
-    def revoked(self, key: Key) -> None:
+    def revoked(self, key: Key, *, here: bool = True) -> None:
+        """`here`: revoked in this process, so the others are told; else another told this one."""
+        if here:
+            for tell in self._others:
+                tell(key)
         for listener in self._listeners:
             listener(key)
         for watch in self._watches.pop(key, ()):
