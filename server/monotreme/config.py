@@ -101,6 +101,14 @@ class EventSettings:
 class WebhookSettings:
     # Seconds a `/hook/<name>` caller waits for its handler before a 504.
     timeout: float = 60.0
+    # A secret per hook name: a call to `/hook/<name>` must carry
+    # `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of its body>` (GitHub's,
+    # Gitea's scheme), else 401. Hooks without one stay open.
+    secrets: dict[str, str] = field(default_factory=dict)
+    # Seconds a signed call's `X-Hub-Timestamp` (Unix time, covered by its
+    # signature when sent) may differ from now; a body seen once within
+    # that window is refused again. None: no check.
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +309,7 @@ def _build(
             values = {**values, "url": overrides["store_url"]}
         sections[name] = _section(kind, values, where(name), name)
     _check_timezone(sections["schedules"].timezone, where("schedules"))
+    _check_webhooks(sections["webhooks"], where("webhooks"))
     log_settings = sections["logging"]
     levels = [("logging.level", log_settings.level)]
     levels += [(f"logging.levels.{name}", level) for name, level in log_settings.levels.items()]
@@ -381,6 +390,14 @@ def _check_timezone(name: str | None, source: Path | None) -> None:
         ) from None
 
 
+def _check_webhooks(settings: WebhookSettings, source: Path | None) -> None:
+    for name, secret in settings.secrets.items():
+        if not isinstance(name, str) or not isinstance(secret, str) or not secret:
+            raise ConfigError(source, f"webhooks.secrets.{name}", "expected a non-empty secret")
+    if settings.tolerance is not None and settings.tolerance <= 0:
+        raise ConfigError(source, "webhooks.tolerance", "expected a number of seconds above 0")
+
+
 def _from_platypush_http(section: Any, source: Path | None) -> dict[str, Any]:
     """A Platypush config's `backend.http: {port, bind_address}` as server settings;
     its other keys (web server tuning) are ignored, with one warning."""
@@ -419,7 +436,9 @@ def _coerce(hint: Any, value: Any, source: Path | None, key: str) -> Any:
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if any(isinstance(value, t) and not (isinstance(value, bool) and t is not bool) for t in allowed):
+    # A generic (`dict[str, str]`) checks as its class; its contents are checked apart.
+    classes = [typing.get_origin(t) or t for t in allowed]
+    if any(isinstance(value, t) and not (isinstance(value, bool) and t is not bool) for t in classes):
         return value
     names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
     raise ConfigError(source, key, f"expected {names}, got {type(value).__name__} {value!r}")

@@ -17,7 +17,7 @@ from monotreme.actions.schema import ActionSpec
 from monotreme.automation import loader
 from monotreme.automation.hooks import Hook, HookRunner
 from monotreme.automation.schedules import Job, Scheduler
-from monotreme.automation.webhooks import Webhooks
+from monotreme.automation.webhooks import Signatures, Webhooks
 from monotreme.config import Config
 from monotreme.errors import ConfigError, FailedPrecondition
 from monotreme.events.bus import EventBus, LocalBus
@@ -58,11 +58,17 @@ class Hub:
             )
             self._plugin_classes = [*builtin_plugins(), *installed_plugins()]
             self.actions = ActionRegistry(self._plugin_classes, config)
-            self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
+            self.dispatcher = Dispatcher(
+                self.actions, origin=config.server.device_id, permissions=self.identity.permissions
+            )
             self.hooks = HookRunner(self.dispatcher)
             self.bus.add_listener(self.hooks.on_event)
             self.webhooks = Webhooks(
-                self.bus, self.hooks, config.webhooks.timeout, self.identity.credentials.is_credential
+                self.bus,
+                self.hooks,
+                config.webhooks.timeout,
+                self.identity.credentials.is_credential,
+                Signatures(config.webhooks.secrets, config.webhooks.tolerance),
             )
             self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
             self.hooks.hooks, self.schedules.jobs = self._automation(config, self.actions)

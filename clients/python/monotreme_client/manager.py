@@ -14,6 +14,7 @@ Actions, events and tokens go over gRPC (typed messages, typed errors);
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -206,9 +207,13 @@ class ManagerApi:
         )
         return response.token
 
-    async def create_token(self, name: str, expiry_days: float = 0) -> tuple[str, Token]:
-        """A new named API token: its secret (shown once) and its record."""
-        request = CreateTokenRequest(name=name, expiry_days=expiry_days)
+    async def create_token(
+        self, name: str, expiry_days: float = 0, scopes: Sequence[str] = ()
+    ) -> tuple[str, Token]:
+        """A new named API token: its secret (shown once) and its record.
+        `scopes` limit what it may do (`execute:procedure.at_home`,
+        `events:read`...); none: everything the user may."""
+        request = CreateTokenRequest(name=name, expiry_days=expiry_days, scopes=list(scopes))
         response = await self._transport.unary(
             method("AuthService", "CreateToken"), request, CreateTokenResponse
         )

@@ -113,7 +113,7 @@ class HubServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListActions(self, request, context):
-        """Lists the actions that can be executed, with their parameter schemas.
+        """Lists the actions the caller may execute, with their parameter schemas.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -54,7 +54,7 @@ class HubServiceStub:
     PublishEvent: _grpc.UnaryUnaryMultiCallable[_hub_pb2.PublishEventRequest, _hub_pb2.PublishEventResponse]
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]
-    """Lists the actions that can be executed, with their parameter schemas."""
+    """Lists the actions the caller may execute, with their parameter schemas."""
     CallWebhook: _grpc.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]
     """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
     answers what its handler returns (the HTTP status, headers and body).
@@ -88,7 +88,7 @@ class HubServiceAsyncStub(HubServiceStub):
     PublishEvent: _aio.UnaryUnaryMultiCallable[_hub_pb2.PublishEventRequest, _hub_pb2.PublishEventResponse]  # type: ignore[assignment]
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _aio.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]  # type: ignore[assignment]
-    """Lists the actions that can be executed, with their parameter schemas."""
+    """Lists the actions the caller may execute, with their parameter schemas."""
     CallWebhook: _aio.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]  # type: ignore[assignment]
     """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
     answers what its handler returns (the HTTP status, headers and body).
@@ -149,7 +149,7 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _hub_pb2.ListActionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_hub_pb2.ListActionsResponse, _abc.Awaitable[_hub_pb2.ListActionsResponse]]:
-        """Lists the actions that can be executed, with their parameter schemas."""
+        """Lists the actions the caller may execute, with their parameter schemas."""
 
     @_abc_1.abstractmethod
     def CallWebhook(
