@@ -58,7 +58,9 @@ def _scopes(data: dict[str, Any]) -> list[str]:
     if isinstance(value, str):
         value = value.split()
     if not isinstance(value, list) or not all(isinstance(scope, str) for scope in value):
-        raise GatewayError(400, "INVALID_SCOPE", "scopes: a list of strings such as execute:procedure.at_home")
+        raise GatewayError(
+            400, "INVALID_SCOPE", "scopes: a list of strings such as execute:procedure.at_home"
+        )
     return value
 
 
