@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,11 +18,14 @@ import grpc
 import pytest
 from aiohttp import WSMsgType
 from google.protobuf import json_format
+from monotreme.call import Principal
 from monotreme.cli import main
 from monotreme.config import Config
-from monotreme.errors import ConfigError
+from monotreme.errors import ConfigError, InvalidArgument
+from monotreme.identity import permissions
 from monotreme.server import Server
 from monotreme.services.status import STATUS_DETAILS_KEY, error_of
+from monotreme.store import sqlite as store_sqlite
 from monotreme.store.sqlite import Store
 from monotreme.v1 import auth_pb2, auth_pb2_grpc, hub_pb2, hub_pb2_grpc
 
@@ -203,7 +207,7 @@ async def test_a_token_scoped_to_two_actions_runs_them_and_nothing_else_over_grp
     for call, message in (
         (
             auth.ListUsers(auth_pb2.ListUsersRequest(), metadata=bearer(phone)),
-            "list users: the token lacks the scope 'admin'",
+            "to list users: the token lacks the scope 'admin'",
         ),
         (
             auth.ListTokens(auth_pb2.ListTokensRequest(), metadata=bearer(phone)),
@@ -618,3 +622,97 @@ def test_the_audit_trail_keeps_only_the_newest_records(tmp_path: Path) -> None:
         store.add_audit_record(float(n), "denied", "bob", f"call {n}", "", keep=3)
     assert [r.detail for r in store.audit_records(10)] == ["call 4", "call 3", "call 2"]
     store.close()
+
+
+def test_tokens_made_before_scopes_keep_every_right(tmp_path: Path) -> None:
+    # A file as version 3 left it, with a token: after migration 4 it has no scopes.
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            store_sqlite._SCHEMA
+            + store_sqlite._MIGRATIONS[2]
+            + store_sqlite._MIGRATIONS[3]
+            + "PRAGMA user_version = 3;"
+        )
+        db.execute("INSERT INTO users VALUES (1, 'ada', 'hash', 1, 0)")
+        db.execute(
+            "INSERT INTO tokens (user_id, name, kind, secret_hash, created_at)"
+            " VALUES (1, 'old', 'api', 'h', 0)"
+        )
+    store = Store(path)
+    try:
+        assert [(t.name, t.scopes) for t in store.tokens(1)] == [("old", ())]
+        assert store.add_token(1, "new", "api", "h2", None, scopes=("tokens",)).scopes == ("tokens",)
+        store.add_audit_record(1.0, "denied", "ada", "x", "", keep=10)
+        assert [(r.kind, r.detail) for r in store.audit_records(10)] == [("denied", "x")]
+    finally:
+        store.close()
+
+
+def principal(*scopes: str, is_admin: bool = False) -> Principal:
+    return Principal(1, "ada", is_admin, "api", token_id=1, scopes=scopes)
+
+
+@pytest.mark.parametrize(
+    ("scopes", "action", "admin_only", "allowed"),
+    [
+        ((), "variable.get", False, True),
+        ((), "shell.exec", True, False),
+        (("admin",), "variable.get", False, True),
+        (("execute:variable.*",), "variable.get", False, True),
+        (("execute:variable.*",), "variable", False, False),
+        (("execute:procedure.at_home",), "procedure.at_home_too", False, False),
+        (("events:read", "tokens"), "variable.get", False, False),
+    ],
+)
+def test_who_may_run_what(scopes: tuple[str, ...], action: str, admin_only: bool, allowed: bool) -> None:
+    assert permissions.may_run(principal(*scopes), action, admin_only) is allowed
+
+
+def test_an_admins_scopes_hold_it_back_too() -> None:
+    assert permissions.may_run(principal(is_admin=True), "shell.exec", True)
+    assert permissions.may_run(principal("execute:shell.*", is_admin=True), "shell.exec", True)
+    assert not permissions.may_run(principal("execute:variable.*", is_admin=True), "shell.exec", True)
+
+
+@pytest.mark.parametrize(
+    ("scopes", "event_type", "allowed"),
+    [
+        (("events:read",), CUSTOM, True),
+        (("events:read:CustomEvent",), CUSTOM, True),
+        (("events:read:platypush.message.event.custom.*",), CUSTOM, True),
+        (("events:read:Custom",), CUSTOM, False),
+        (("events:publish",), CUSTOM, False),
+        ((), "anything", True),
+    ],
+)
+def test_who_may_read_what(scopes: tuple[str, ...], event_type: str, allowed: bool) -> None:
+    assert permissions.may_read(principal(*scopes), event_type) is allowed
+
+
+@pytest.mark.parametrize(
+    ("held", "asked", "covered"),
+    [
+        (("events:read",), "events:read:CustomEvent", True),
+        (("events:read:CustomEvent",), "events:read", False),
+        (("execute:variable.*",), "execute:variable.get", True),
+        (("execute:variable.*",), "execute:variable.g*", True),
+        (("execute:variable.*",), "execute:variables", False),
+        (("execute:v?riable.*",), "execute:variable.get", False),  # only plain prefixes widen
+        (("execute:*",), "execute:shell.exec", True),
+        (("tokens",), "admin", False),
+        (("admin",), "admin", True),
+    ],
+)
+def test_a_token_passes_on_only_what_it_holds(held: tuple[str, ...], asked: str, covered: bool) -> None:
+    assert permissions.covers(principal(*held), asked) is covered
+
+
+@pytest.mark.parametrize(
+    "scope", ["", "execute", "execute:", "events:write", "events:read:a b", "Admin", "x" * 300]
+)
+def test_unknown_scopes_are_named(scope: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        permissions.parse_scopes(["tokens", scope])
+    assert caught.value.reason == "INVALID_SCOPE"
+    assert caught.value.message.startswith(f"unknown scope {scope!r}: ")

@@ -33,7 +33,10 @@ class Audit:
         """Records an event; `who` is the caller (or the name it gave), None for nobody known."""
         username = who.username if isinstance(who, Principal) else who or ""
         self._store.add_audit_record(time.time(), kind, username, what, peer, self._keep)
-        log.info("audit: %s by %s from %s: %s", kind, username or "(anonymous)", peer or "(local)", what)
+        # Refusals in the log too, where an operator's tools watch for them.
+        level = logging.INFO if kind in (DENIED, LOGIN_FAILED) else logging.DEBUG
+        who, where = username or "(anonymous)", peer or "(local)"
+        log.log(level, "audit: %s by %s from %s: %s", kind, who, where, what)
 
     def records(self, limit: int, before: int = 0) -> list[AuditRow]:
         """The newest records first, older than record `before` when given."""

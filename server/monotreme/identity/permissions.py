@@ -151,7 +151,7 @@ class Permissions:
         if not principal.is_admin:
             raise self._deny(call, f"only an admin may {what}", "ADMIN_REQUIRED")
         if not unrestricted(principal):
-            raise self._need_scope(call, ADMIN, what)
+            raise self._need_scope(call, ADMIN, f"to {what}")
 
     def tokens(self, call: Call, what: str) -> None:
         """Refuses managing the user's own tokens without the `tokens` scope."""
