@@ -25,6 +25,7 @@ from monotreme_client.errors import ActionFailed, Unavailable, from_http
 from monotreme_client.events import CUSTOM_EVENT
 from monotreme_client.proto.monotreme.v1 import (
     Action,
+    AuditRecord,
     CreateTokenRequest,
     CreateTokenResponse,
     Event,
@@ -34,6 +35,8 @@ from monotreme_client.proto.monotreme.v1 import (
     GetOwnerTokenResponse,
     ListActionsRequest,
     ListActionsResponse,
+    ListAuditRecordsRequest,
+    ListAuditRecordsResponse,
     ListTokensRequest,
     ListTokensResponse,
     PublishEventRequest,
@@ -230,3 +233,12 @@ class ManagerApi:
     async def revoke_token(self, token_id: int) -> None:
         request = RevokeTokenRequest(id=token_id)
         await self._transport.unary(method("AuthService", "RevokeToken"), request, RevokeTokenResponse)
+
+    async def audit_records(self, limit: int = 0, before: int = 0) -> list[AuditRecord]:
+        """The audit trail, newest first: `limit` records (the hub's default
+        when 0), older than record `before` when given. Admins only."""
+        request = ListAuditRecordsRequest(limit=limit, before=before)
+        response = await self._transport.unary(
+            method("AuthService", "ListAuditRecords"), request, ListAuditRecordsResponse
+        )
+        return list(response.records)
