@@ -537,6 +537,18 @@ async def test_a_signed_hook_refuses_stale_and_replayed_timestamps(gateway_url: 
     assert (status, answer["error"]) == (401, "INVALID_SIGNATURE")
 
 
+async def test_a_replay_to_another_process_of_the_hub_is_refused_too(
+    tmp_path: Path, make_server: Callable[..., Awaitable[Server]]
+) -> None:
+    first = await make_server(CONFIG, data_dir=tmp_path / "shared")
+    second = await make_server(CONFIG, data_dir=tmp_path / "shared")  # as `serve --workers 2` runs
+    now = str(int(time.time()))
+    headers = {"X-Hub-Signature-256": signature(BODY, now), "X-Hub-Timestamp": now}
+    assert (await hook(f"{first.http_url}/hook/github", BODY, headers))[0] == 200
+    status, answer = await hook(f"{second.http_url}/hook/github", BODY, headers)
+    assert (status, answer["error"]) == (401, "REPLAYED")
+
+
 async def test_a_signed_hook_over_grpc(hub_stub: hub_pb2_grpc.HubServiceStub) -> None:
     def call(body: bytes, headers: dict[str, str]) -> hub_pb2.CallWebhookRequest:
         return hub_pb2.CallWebhookRequest(hook="github", method="POST", headers=headers, body=body)

@@ -68,7 +68,7 @@ class Hub:
                 self.hooks,
                 config.webhooks.timeout,
                 self.identity.credentials.is_credential,
-                Signatures(config.webhooks.secrets, config.webhooks.tolerance),
+                Signatures(config.webhooks.secrets, config.webhooks.tolerance, self.store),
             )
             self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
             self.hooks.hooks, self.schedules.jobs = self._automation(config, self.actions)

@@ -31,7 +31,6 @@ import hmac
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,6 +40,7 @@ import orjson
 from monotreme.automation.hooks import HookRunner
 from monotreme.events.bus import EventBus
 from monotreme.events.types import WEBHOOK_EVENT
+from monotreme.store import Store
 from monotreme.v1 import hub_pb2
 from monotreme.values import fill_struct, to_jsonable
 
@@ -50,8 +50,6 @@ _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 TIMESTAMP_HEADER = "X-Hub-Timestamp"
-# Signatures remembered against replays at most (the oldest are forgotten first).
-_SEEN_SIGNATURES = 100_000
 log = logging.getLogger(__name__)
 
 
@@ -118,11 +116,12 @@ def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
 class Signatures:
     """Checks the signatures of hooks that have a secret, and refuses replays."""
 
-    def __init__(self, secrets: Mapping[str, str], tolerance: float | None) -> None:
+    def __init__(self, secrets: Mapping[str, str], tolerance: float | None, store: Store) -> None:
         self._secrets = dict(secrets)
         self._tolerance = tolerance
-        # Signatures of timestamped calls by when they came, for as long as a replay could pass.
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        # Signatures of timestamped calls, for as long as a replay could pass,
+        # in the store: a replay to another process of the hub is caught too.
+        self._store = store
 
     def refusal(self, request: hub_pb2.CallWebhookRequest) -> hub_pb2.CallWebhookResponse | None:
         """The 401 for a call to a hook with a secret that is not signed by
@@ -149,13 +148,9 @@ class Signatures:
             return self._refuse(
                 request, "STALE_TIMESTAMP", f"{TIMESTAMP_HEADER} is more than {self._tolerance:g} s from now"
             )
-        while self._seen and (
-            next(iter(self._seen.values())) < now - 2 * self._tolerance or len(self._seen) >= _SEEN_SIGNATURES
-        ):
-            self._seen.popitem(last=False)
-        if given in self._seen:
+        # A replay passes the timestamp check until twice the tolerance after the first came.
+        if not self._store.first_sighting(given, now, now - 2 * self._tolerance):
             return self._refuse(request, "REPLAYED", "this signed call was received already")
-        self._seen[given] = now
         return None
 
     @staticmethod

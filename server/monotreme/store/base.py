@@ -130,7 +130,9 @@ CREATE INDEX login_failures_last ON login_failures (last);
 """,
     ),
     # 5: token scopes (a JSON list; NULL for none: everything the role
-    # allows), and the audit trail, trimmed to its newest records as it grows.
+    # allows), the audit trail, trimmed to its newest records as it grows,
+    # and the signatures of timestamped web hook calls, against replays (in
+    # every process that shares the store).
     Migration(
         sqlite="""
 ALTER TABLE tokens ADD COLUMN scopes TEXT;
@@ -142,6 +144,7 @@ CREATE TABLE audit (
     detail TEXT NOT NULL,
     peer TEXT NOT NULL
 );
+CREATE TABLE webhook_signatures (signature TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 """,
         postgres="""
 ALTER TABLE tokens ADD COLUMN scopes TEXT;
@@ -153,6 +156,7 @@ CREATE TABLE audit (
     detail TEXT NOT NULL,
     peer TEXT NOT NULL
 );
+CREATE TABLE webhook_signatures (signature TEXT PRIMARY KEY, seen_at DOUBLE PRECISION NOT NULL);
 """,
     ),
 )
@@ -467,6 +471,19 @@ class Store(ABC):
             limit,
         )
         return [AuditRow(*row) for row in rows]
+
+    # Signed web hook calls seen (against replays)
+
+    def first_sighting(self, signature: str, now: float, forget_before: float) -> bool:
+        """Records a signature; False when it was recorded already (since `forget_before`)."""
+        with self._transaction() as execute:
+            execute("DELETE FROM webhook_signatures WHERE seen_at < ?", forget_before)
+            cursor = execute(
+                "INSERT INTO webhook_signatures (signature, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                signature,
+                now,
+            )
+            return cursor.rowcount == 1
 
 
 def _token(row: tuple[Any, ...]) -> TokenRow:
