@@ -41,7 +41,8 @@ class HubServiceStub:
     Execute: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ExecuteRequest, _hub_pb2.ExecuteResponse]
     """Runs one action (`plugin.action`) or procedure (`procedure.name`).
     An action that raises is not a transport error: the call succeeds with
-    `response.errors` filled.
+    `response.errors` filled. One the caller may not run (an admin-only
+    action, or one its token's scopes do not name) is PERMISSION_DENIED.
     """
     StreamEvents: _grpc.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]
     """Streams the events the caller may see, filtered server-side."""
@@ -58,8 +59,10 @@ class HubServiceStub:
     CallWebhook: _grpc.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]
     """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
     answers what its handler returns (the HTTP status, headers and body).
-    Unauthenticated by design: the handler decides whom to serve. A failing
-    or slow handler is an answer (500, 504), not a transport error.
+    Unauthenticated by design: the handler decides whom to serve; a hook
+    with a secret (`webhooks.secrets`) answers 401 unless the call carries
+    `X-Hub-Signature-256` for its body. A failing or slow handler is an
+    answer (500, 504), not a transport error.
     """
 
 @_typing.type_check_only
@@ -75,7 +78,8 @@ class HubServiceAsyncStub(HubServiceStub):
     Execute: _aio.UnaryUnaryMultiCallable[_hub_pb2.ExecuteRequest, _hub_pb2.ExecuteResponse]  # type: ignore[assignment]
     """Runs one action (`plugin.action`) or procedure (`procedure.name`).
     An action that raises is not a transport error: the call succeeds with
-    `response.errors` filled.
+    `response.errors` filled. One the caller may not run (an admin-only
+    action, or one its token's scopes do not name) is PERMISSION_DENIED.
     """
     StreamEvents: _aio.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]  # type: ignore[assignment]
     """Streams the events the caller may see, filtered server-side."""
@@ -92,8 +96,10 @@ class HubServiceAsyncStub(HubServiceStub):
     CallWebhook: _aio.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]  # type: ignore[assignment]
     """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
     answers what its handler returns (the HTTP status, headers and body).
-    Unauthenticated by design: the handler decides whom to serve. A failing
-    or slow handler is an answer (500, 504), not a transport error.
+    Unauthenticated by design: the handler decides whom to serve; a hook
+    with a secret (`webhooks.secrets`) answers 401 unless the call carries
+    `X-Hub-Signature-256` for its body. A failing or slow handler is an
+    answer (500, 504), not a transport error.
     """
 
 class HubServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -112,7 +118,8 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_hub_pb2.ExecuteResponse, _abc.Awaitable[_hub_pb2.ExecuteResponse]]:
         """Runs one action (`plugin.action`) or procedure (`procedure.name`).
         An action that raises is not a transport error: the call succeeds with
-        `response.errors` filled.
+        `response.errors` filled. One the caller may not run (an admin-only
+        action, or one its token's scopes do not name) is PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod
@@ -159,8 +166,10 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_hub_pb2.CallWebhookResponse, _abc.Awaitable[_hub_pb2.CallWebhookResponse]]:
         """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
         answers what its handler returns (the HTTP status, headers and body).
-        Unauthenticated by design: the handler decides whom to serve. A failing
-        or slow handler is an answer (500, 504), not a transport error.
+        Unauthenticated by design: the handler decides whom to serve; a hook
+        with a secret (`webhooks.secrets`) answers 401 unless the call carries
+        `X-Hub-Signature-256` for its body. A failing or slow handler is an
+        answer (500, 504), not a transport error.
         """
 
 def add_HubServiceServicer_to_server(servicer: HubServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
