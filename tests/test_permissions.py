@@ -22,7 +22,7 @@ from monotreme.call import Principal
 from monotreme.cli import main
 from monotreme.config import Config
 from monotreme.errors import ConfigError, InvalidArgument
-from monotreme.identity import permissions
+from monotreme.scopes import covers, may_read, may_run, parse_scopes
 from monotreme.server import Server
 from monotreme.services.status import STATUS_DETAILS_KEY, error_of
 from monotreme.store import sqlite as store_sqlite
@@ -688,13 +688,13 @@ def principal(*scopes: str, is_admin: bool = False) -> Principal:
     ],
 )
 def test_who_may_run_what(scopes: tuple[str, ...], action: str, admin_only: bool, allowed: bool) -> None:
-    assert permissions.may_run(principal(*scopes), action, admin_only) is allowed
+    assert may_run(principal(*scopes), action, admin_only) is allowed
 
 
 def test_an_admins_scopes_hold_it_back_too() -> None:
-    assert permissions.may_run(principal(is_admin=True), "shell.exec", True)
-    assert permissions.may_run(principal("execute:shell.*", is_admin=True), "shell.exec", True)
-    assert not permissions.may_run(principal("execute:variable.*", is_admin=True), "shell.exec", True)
+    assert may_run(principal(is_admin=True), "shell.exec", True)
+    assert may_run(principal("execute:shell.*", is_admin=True), "shell.exec", True)
+    assert not may_run(principal("execute:variable.*", is_admin=True), "shell.exec", True)
 
 
 @pytest.mark.parametrize(
@@ -709,7 +709,7 @@ def test_an_admins_scopes_hold_it_back_too() -> None:
     ],
 )
 def test_who_may_read_what(scopes: tuple[str, ...], event_type: str, allowed: bool) -> None:
-    assert permissions.may_read(principal(*scopes), event_type) is allowed
+    assert may_read(principal(*scopes), event_type) is allowed
 
 
 @pytest.mark.parametrize(
@@ -727,7 +727,7 @@ def test_who_may_read_what(scopes: tuple[str, ...], event_type: str, allowed: bo
     ],
 )
 def test_a_token_passes_on_only_what_it_holds(held: tuple[str, ...], asked: str, covered: bool) -> None:
-    assert permissions.covers(principal(*held), asked) is covered
+    assert covers(principal(*held), asked) is covered
 
 
 @pytest.mark.parametrize(
@@ -735,6 +735,6 @@ def test_a_token_passes_on_only_what_it_holds(held: tuple[str, ...], asked: str,
 )
 def test_unknown_scopes_are_named(scope: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        permissions.parse_scopes(["tokens", scope])
+        parse_scopes(["tokens", scope])
     assert caught.value.reason == "INVALID_SCOPE"
     assert caught.value.message.startswith(f"unknown scope {scope!r}: ")

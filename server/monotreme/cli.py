@@ -283,7 +283,7 @@ def _user_add(args: argparse.Namespace) -> None:
 
 
 def _token_create(args: argparse.Namespace) -> None:
-    from monotreme.identity.permissions import parse_scopes
+    from monotreme.scopes import parse_scopes
 
     with _accounts(_config(args)) as accounts:
         name = args.name or f"cli-{int(time.time())}"

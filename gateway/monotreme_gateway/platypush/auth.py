@@ -2,7 +2,7 @@
 
 * `POST /auth?type=token` (the default): a named API token, for JSON
   credentials or for the caller's session (cookie + `X-CSRF-Token`) or token,
-  with the `scopes` the body lists (see monotreme.identity.permissions);
+  with the `scopes` the body lists (see monotreme.scopes);
 * `?type=jwt`: a JWT for JSON credentials;
 * `?type=register` (while no user exists) and `?type=login`: a browser
   session, from a form or JSON, set as the `session_token` cookie;

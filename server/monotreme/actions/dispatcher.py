@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
 from monotreme.actions.schema import ActionSpec
 from monotreme.call import Call, Principal
 from monotreme.errors import DeadlineExceeded, ServiceError, Unavailable
-from monotreme.identity.permissions import Permissions
 from monotreme.values import as_value, from_json
+
+if TYPE_CHECKING:  # the identity package is heavy (argon2, sqlite3): scripts import this module
+    from monotreme.identity.permissions import Permissions
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from monotreme.actions.schema import ActionSpec, spec_from_function
 from monotreme.call import Principal
 from monotreme.config import Config
 from monotreme.errors import ConfigError, InvalidArgument, NotFound
-from monotreme.identity.permissions import may_run
+from monotreme.scopes import may_run
 from monotreme.v1 import hub_pb2
 
 log = logging.getLogger(__name__)

@@ -130,7 +130,7 @@ class ActionSpec:
     params: tuple[Param, ...]
     accepts_kwargs: bool
     function: Callable[..., Any]
-    # Only admins may run it (see identity/permissions.py).
+    # Only admins may run it (see monotreme/scopes.py).
     admin_only: bool = False
 
     @property

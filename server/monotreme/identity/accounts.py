@@ -20,9 +20,9 @@ from monotreme.config import AuthSettings
 from monotreme.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
 from monotreme.identity.audit import LOGIN_FAILED, TOKEN_CREATED, TOKEN_REVOKED, USER_ADDED, Audit
 from monotreme.identity.jwts import DAY, Jwts, check_expiry_days
-from monotreme.identity.permissions import unrestricted
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
+from monotreme.scopes import unrestricted
 from monotreme.store import Conflict, Store, TokenRow, UserRow
 
 TOKEN_PREFIX = "mt_"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from monotreme import metrics
+from monotreme import metrics, scopes
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
@@ -13,7 +13,6 @@ from monotreme.automation.webhooks import Webhooks
 from monotreme.call import Call
 from monotreme.events.bus import EventBus, Subscription
 from monotreme.events.types import published_type
-from monotreme.identity import permissions
 from monotreme.identity.permissions import Permissions
 from monotreme.identity.revocation import Revocations
 from monotreme.services import execute
@@ -80,7 +79,7 @@ class HubService:
     ) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
         self._permissions.read_events(call)
         # Only the types its scopes name reach a token scoped to some.
-        visible = None if permissions.unrestricted(call.user) else call.user
+        visible = None if scopes.unrestricted(call.user) else call.user
         # A token revoked or expired ends its streams at once, not at the next call.
         watch = self._revocations.watch(call.user)
         try:
@@ -92,7 +91,7 @@ class HubService:
                         if watch.ended.is_set():
                             break
                         if visible is not None:
-                            batch = [r for r in batch if permissions.may_read(visible, _type_of(r))]
+                            batch = [r for r in batch if scopes.may_read(visible, _type_of(r))]
                             if not batch:
                                 continue
                         yield batch
