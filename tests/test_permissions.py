@@ -559,6 +559,24 @@ async def test_a_replay_to_another_process_of_the_hub_is_refused_too(
     assert (status, answer["error"]) == (401, "REPLAYED")
 
 
+async def test_reload_is_for_admins_and_rotates_hook_secrets(
+    server: Server, hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials, bob: Credentials
+) -> None:
+    refused = await grpc_refusal(hub_stub.Execute(request("application.reload"), metadata=bob.metadata))
+    assert refused == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "ADMIN_REQUIRED",
+        "application.reload is for admins only",
+    )
+    assert server.config.source is not None
+    server.config.source.write_text(CONFIG.replace(SECRET, "rotated"))
+    await output(hub_stub, admin.token, "application.reload")
+    url = f"{server.http_url}/hook/github"
+    assert (await hook(url, BODY, {"X-Hub-Signature-256": signature(BODY)}))[0] == 401
+    rotated = "sha256=" + hmac.new(b"rotated", BODY, hashlib.sha256).hexdigest()
+    assert (await hook(url, BODY, {"X-Hub-Signature-256": rotated}))[0] == 200
+
+
 async def test_a_signed_hook_over_grpc(hub_stub: hub_pb2_grpc.HubServiceStub) -> None:
     def call(body: bytes, headers: dict[str, str]) -> hub_pb2.CallWebhookRequest:
         return hub_pb2.CallWebhookRequest(hook="github", method="POST", headers=headers, body=body)
@@ -577,7 +595,8 @@ async def test_a_signed_hook_over_grpc(hub_stub: hub_pb2_grpc.HubServiceStub) ->
 @pytest.mark.parametrize(
     ("webhooks", "key", "reason"),
     [
-        ("secrets: [a]", "webhooks.secrets", "expected dict"),
+        ("secrets: [a]", "webhooks.secrets", "expected a mapping, got list ['a']"),
+        ("secrets: {github: 1}", "webhooks.secrets.github", "expected str, got int 1"),
         ("secrets: {github: ''}", "webhooks.secrets.github", "expected a non-empty secret"),
         ("tolerance: 0", "webhooks.tolerance", "expected a number of seconds above 0"),
     ],

@@ -209,11 +209,13 @@ class Config:
 
     def reread(self) -> Config:
         """This config with what a reload changes read again from its file:
-        procedures, hooks, cron jobs, scripts and plugin settings; the other
-        sections (ports, auth, data dir...) stay as the server started with them."""
+        procedures, hooks, cron jobs, scripts, plugin settings and web hook
+        settings; the other sections (ports, auth, data dir...) stay as the
+        server started with them."""
         fresh = Config.load(self.source)
         return dataclasses.replace(
             self,
+            webhooks=fresh.webhooks,
             scripts_dir=fresh.scripts_dir,
             plugins=fresh.plugins,
             procedures=fresh.procedures,
@@ -392,7 +394,7 @@ def _check_timezone(name: str | None, source: Path | None) -> None:
 
 def _check_webhooks(settings: WebhookSettings, source: Path | None) -> None:
     for name, secret in settings.secrets.items():
-        if not isinstance(name, str) or not isinstance(secret, str) or not secret:
+        if not secret:
             raise ConfigError(source, f"webhooks.secrets.{name}", "expected a non-empty secret")
     if settings.tolerance is not None and settings.tolerance <= 0:
         raise ConfigError(source, "webhooks.tolerance", "expected a number of seconds above 0")
@@ -436,9 +438,7 @@ def _coerce(hint: Any, value: Any, source: Path | None, key: str) -> Any:
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    # A generic (`dict[str, str]`) checks as its class; its contents are checked apart.
-    classes = [typing.get_origin(t) or t for t in allowed]
-    if any(isinstance(value, t) and not (isinstance(value, bool) and t is not bool) for t in classes):
+    if any(isinstance(value, t) and not (isinstance(value, bool) and t is not bool) for t in allowed):
         return value
     names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
     raise ConfigError(source, key, f"expected {names}, got {type(value).__name__} {value!r}")

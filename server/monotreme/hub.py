@@ -68,7 +68,7 @@ class Hub:
                 self.hooks,
                 config.webhooks.timeout,
                 self.identity.credentials.is_credential,
-                Signatures(config.webhooks.secrets, config.webhooks.tolerance, self.store),
+                self._signatures(config),
             )
             self.schedules = Scheduler(self.dispatcher, config.schedules.timezone)
             self.hooks.hooks, self.schedules.jobs = self._automation(config, self.actions)
@@ -85,6 +85,9 @@ class Hub:
     def ready(self) -> bool:
         """Whether the hub serves calls: started, and its store reachable."""
         return self._started and self.store.available
+
+    def _signatures(self, config: Config) -> Signatures:
+        return Signatures(config.webhooks.secrets, config.webhooks.tolerance, self.store)
 
     def _automation(self, config: Config, actions: ActionRegistry) -> tuple[list[Hook], dict[str, Job]]:
         """Loads the config's and scripts' automation: registers its procedures
@@ -104,7 +107,7 @@ class Hub:
                 )
             jobs[job.name] = job
             actions.register(self.schedules.spec(job))
-        actions.register(ActionSpec(RELOAD, _RELOAD_DOC, (), False, self._reload_action))
+        actions.register(ActionSpec(RELOAD, _RELOAD_DOC, (), False, self._reload_action, admin_only=True))
         return automation.hooks, jobs
 
     async def reload(self) -> dict[str, Any]:
@@ -135,6 +138,7 @@ class Hub:
             self.actions.adopt(actions)
             self.hooks.hooks = hooks
             self.schedules.replace(jobs)
+            self.webhooks.signatures = self._signatures(config)
             self.config = config
             for plugin in running.values():
                 plugin.context = context

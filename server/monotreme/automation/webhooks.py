@@ -177,10 +177,11 @@ class Webhooks:
         self._hooks = hooks
         self._timeout = timeout
         self._is_credential = is_credential
-        self._signatures = signatures
+        # Replaced as a whole when the config is reloaded (secrets rotated).
+        self.signatures = signatures
 
     async def call(self, request: hub_pb2.CallWebhookRequest) -> hub_pb2.CallWebhookResponse:
-        if (refusal := self._signatures.refusal(request)) is not None:
+        if (refusal := self.signatures.refusal(request)) is not None:
             return refusal
         headers = {
             name: value
