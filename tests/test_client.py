@@ -199,6 +199,21 @@ async def test_actions_and_tokens(hub: ManagerApi) -> None:
     assert "script" not in [t.name for t in await hub.tokens()]
 
 
+async def test_scoped_tokens_and_the_audit_trail(hub: ManagerApi, hub_server: Server) -> None:
+    secret, token = await hub.create_token("phone", scopes=["execute:procedure.at_home"])
+    assert token.scopes == ["execute:procedure.at_home"]
+    async with client(hub_server, secret) as phone:
+        with pytest.raises(PermissionDenied) as refused:
+            await phone.execute("utils.echo")
+        assert (refused.value.reason, refused.value.message) == (
+            "MISSING_SCOPE",
+            "running utils.echo: the token lacks the scope 'execute:utils.echo'",
+        )
+    records = await hub.audit_records(limit=2)
+    assert [(r.kind, r.username) for r in records] == [("denied", ADMIN_USER), ("token_created", ADMIN_USER)]
+    assert [r.id for r in await hub.audit_records(limit=1, before=records[0].id)] == [records[1].id]
+
+
 async def test_each_typed_error(hub: ManagerApi, hub_server: Server, owner: Credentials) -> None:
     with pytest.raises(NotFound) as unknown:
         await hub.execute("nothing.here")

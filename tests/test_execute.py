@@ -178,6 +178,7 @@ async def test_list_actions_returns_schemas_from_hints_and_docstrings(
                 "default": None,
             },
         ],
+        "admin_only": False,
     }
     everything = await hub_stub.ListActions(hub_pb2.ListActionsRequest(), metadata=admin.metadata)
     names = [a.name for a in everything.actions]

@@ -30,6 +30,7 @@ async def test_openapi_document_comes_from_the_annotations(
         ("/api/v1/actions", "get"): "HubService_ListActions",
         ("/api/v1/users", "post"): "AuthService_Register",
         ("/api/v1/users", "get"): "AuthService_ListUsers",
+        ("/api/v1/audit", "get"): "AuthService_ListAuditRecords",
         ("/api/v1/login", "post"): "AuthService_Login",
         ("/api/v1/me", "get"): "AuthService_GetCurrentUser",
         ("/api/v1/tokens", "post"): "AuthService_CreateToken",

@@ -116,3 +116,32 @@ async def test_processes_on_one_store_share_the_log_in_throttle(open_one: OpenSt
     # Elsewhere, a right password gets through, and writes nothing.
     there.settle(await there.attempt("ada", "ipv4:10.0.0.2:1"), failed=False)
     assert len(here) == 2  # ada at 10.0.0.1, and 10.0.0.1
+
+
+def test_token_scopes_the_audit_trail_and_hook_signatures(open_one: OpenStore) -> None:
+    store, other = open_one(), open_one()
+    ada = store.add_user("ada", "hash", True)
+    assert ada is not None
+    scoped = store.add_token(
+        ada.id, "phone", "api", "h1", None, scopes=("execute:procedure.at_home", "tokens")
+    )
+    plain = store.add_token(ada.id, "laptop", "api", "h2", None)
+    assert [(t.name, t.scopes) for t in other.tokens(ada.id)] == [
+        ("laptop", ()),
+        ("phone", ("execute:procedure.at_home", "tokens")),
+    ]
+    assert (other.token(scoped.id), other.token(plain.id)) == (scoped, plain)
+    # The audit trail keeps the newest records only, whichever process wrote them.
+    for n in range(5):
+        (store, other)[n % 2].add_audit_record(float(n), "denied", "ada", f"call {n}", "peer", keep=3)
+    records = other.audit_records(10)
+    assert [(r.at, r.kind, r.username, r.detail, r.peer) for r in records] == [
+        (4.0, "denied", "ada", "call 4", "peer"),
+        (3.0, "denied", "ada", "call 3", "peer"),
+        (2.0, "denied", "ada", "call 2", "peer"),
+    ]
+    assert [r.detail for r in store.audit_records(1, before=records[0].id)] == ["call 3"]
+    # A signature is new once, for every process, until it is forgotten.
+    assert store.first_sighting("sha256=aa", 100.0, 0.0)
+    assert not other.first_sighting("sha256=aa", 101.0, 0.0)
+    assert other.first_sighting("sha256=aa", 300.0, 200.0)  # seen before 200: forgotten

@@ -260,6 +260,29 @@ async def test_a_token_generated_in_the_browser_works_outside_until_revoked(page
 
 
 @in_browser
+async def test_a_scoped_token_generated_in_the_browser_shows_its_scopes(page: Page, hub: Server) -> None:
+    from playwright.async_api import expect
+
+    await register(page)
+    await page.get_by_role("link", name="Settings").click()
+    await page.get_by_label("Name").fill("phone")
+    await page.get_by_label("Scopes").fill("execute:procedure.at_home  events:read")
+    await page.get_by_role("button", name="Generate token").click()
+    secret = await page.get_by_role("textbox", name="Token").input_value()
+    await expect(
+        page.get_by_role("row", name=re.compile("^phone api execute:procedure.at_home events:read"))
+    ).to_be_visible()
+    async with aiohttp.ClientSession() as http:
+        body = {"type": "request", "action": "variable.get", "args": {"name": "x"}}
+        async with http.post(f"{hub.http_url}/execute", json=body, headers={"X-Token": secret}) as r:
+            assert (r.status, (await r.json())["error"]) == (403, "MISSING_SCOPE")
+    await page.get_by_label("Name").fill("bad")
+    await page.get_by_label("Scopes").fill("everything")
+    await page.get_by_role("button", name="Generate token").click()
+    await expect(page.get_by_role("alert")).to_contain_text("unknown scope 'everything'")
+
+
+@in_browser
 async def test_execute_finds_documents_and_runs_an_action(page: Page) -> None:
     from playwright.async_api import expect
 

@@ -23,6 +23,9 @@ class Principal:
     jti: str | None = None
     # When the credentials expire (Unix seconds); None for never.
     expires_at: float | None = None
+    # The API token's scopes (see monotreme/scopes.py); empty for
+    # everything the user's role allows.
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="lifetime such as 30d, 12h or 2w (default: never)",
     )
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        dest="scopes",
+        metavar="SCOPE",
+        help="what the token may do, repeatable: execute:PATTERN, events:read[:TYPE], "
+        "events:publish[:TYPE], tokens, admin (default: everything the user may)",
+    )
     for name, help_text in (
         ("backup", "write a consistent copy of the store and secrets, while the hub runs"),
         ("restore", "unpack a backup into an empty data dir"),
@@ -285,9 +294,11 @@ def _user_add(args: argparse.Namespace) -> None:
 
 
 def _token_create(args: argparse.Namespace) -> None:
+    from monotreme.scopes import parse_scopes
+
     with _accounts(_config(args)) as accounts:
         name = args.name or f"cli-{int(time.time())}"
-        secret, _ = accounts.create_token(args.user, name, args.expires)
+        secret, _ = accounts.create_token(args.user, name, args.expires, scopes=parse_scopes(args.scopes))
     print(secret)
 
 

@@ -125,6 +125,14 @@ class BusSettings:
 class WebhookSettings:
     # Seconds a `/hook/<name>` caller waits for its handler before a 504.
     timeout: float = 60.0
+    # A secret per hook name: a call to `/hook/<name>` must carry
+    # `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of its body>` (GitHub's,
+    # Gitea's scheme), else 401. Hooks without one stay open.
+    secrets: dict[str, str] = field(default_factory=dict)
+    # Seconds a signed call's `X-Hub-Timestamp` (Unix time, covered by its
+    # signature when sent) may differ from now; a body seen once within
+    # that window is refused again. None: no check.
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -227,11 +235,13 @@ class Config:
 
     def reread(self) -> Config:
         """This config with what a reload changes read again from its file:
-        procedures, hooks, cron jobs, scripts and plugin settings; the other
-        sections (ports, auth, data dir...) stay as the server started with them."""
+        procedures, hooks, cron jobs, scripts, plugin settings and web hook
+        settings; the other sections (ports, auth, data dir...) stay as the
+        server started with them."""
         fresh = Config.load(self.source)
         return dataclasses.replace(
             self,
+            webhooks=fresh.webhooks,
             scripts_dir=fresh.scripts_dir,
             plugins=fresh.plugins,
             procedures=fresh.procedures,
@@ -333,6 +343,7 @@ def _build(
             values = {**values, "url": overrides["store_url"]}
         sections[name] = _section(kind, values, where(name), name)
     _check_timezone(sections["schedules"].timezone, where("schedules"))
+    _check_webhooks(sections["webhooks"], where("webhooks"))
     log_settings = sections["logging"]
     levels = [("logging.level", log_settings.level)]
     levels += [(f"logging.levels.{name}", level) for name, level in log_settings.levels.items()]
@@ -411,6 +422,14 @@ def _check_timezone(name: str | None, source: Path | None) -> None:
         raise ConfigError(
             source, "schedules.timezone", f"unknown time zone {name!r} (e.g. Europe/Rome)"
         ) from None
+
+
+def _check_webhooks(settings: WebhookSettings, source: Path | None) -> None:
+    for name, secret in settings.secrets.items():
+        if not secret:
+            raise ConfigError(source, f"webhooks.secrets.{name}", "expected a non-empty secret")
+    if settings.tolerance is not None and settings.tolerance <= 0:
+        raise ConfigError(source, "webhooks.tolerance", "expected a number of seconds above 0")
 
 
 def _from_platypush_http(section: Any, source: Path | None) -> dict[str, Any]:

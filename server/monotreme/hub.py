@@ -18,7 +18,7 @@ from monotreme.actions.schema import ActionSpec
 from monotreme.automation import loader
 from monotreme.automation.hooks import Hook, HookRunner
 from monotreme.automation.schedules import Job, Scheduler
-from monotreme.automation.webhooks import Webhooks
+from monotreme.automation.webhooks import Signatures, Webhooks
 from monotreme.config import Config
 from monotreme.errors import ConfigError, FailedPrecondition
 from monotreme.events.bus import EventBus, LocalBus
@@ -80,11 +80,17 @@ class Hub:
             self.bus.on_broadcast(REVOKED, lambda message: revocations.revoked(_key(message), here=False))
             self._plugin_classes = [*builtin_plugins(), *installed_plugins()]
             self.actions = ActionRegistry(self._plugin_classes, config)
-            self.dispatcher = Dispatcher(self.actions, origin=config.server.device_id)
+            self.dispatcher = Dispatcher(
+                self.actions, origin=config.server.device_id, permissions=self.identity.permissions
+            )
             self.hooks = HookRunner(self.dispatcher)
             self.bus.add_listener(self.hooks.on_event)
             self.webhooks = Webhooks(
-                self.bus, self.hooks, config.webhooks.timeout, self.identity.credentials.is_credential
+                self.bus,
+                self.hooks,
+                config.webhooks.timeout,
+                self.identity.credentials.is_credential,
+                self._signatures(config),
             )
             self.schedules = Scheduler(self.dispatcher, config.schedules.timezone, self.bus.claim)
             self.hooks.hooks, self.schedules.jobs = self._automation(config, self.actions)
@@ -104,6 +110,9 @@ class Hub:
         """Whether the hub serves calls: started, its store reachable and its bus able to publish."""
         return self._started and self.store.available and self.bus.available
 
+    def _signatures(self, config: Config) -> Signatures:
+        return Signatures(config.webhooks.secrets, config.webhooks.tolerance, self.store)
+
     def _automation(self, config: Config, actions: ActionRegistry) -> tuple[list[Hook], dict[str, Job]]:
         """Loads the config's and scripts' automation: registers its procedures
         and the actions `cron.NAME` and `application.reload` with `actions`,
@@ -122,7 +131,7 @@ class Hub:
                 )
             jobs[job.name] = job
             actions.register(self.schedules.spec(job))
-        actions.register(ActionSpec(RELOAD, _RELOAD_DOC, (), False, self._reload_action))
+        actions.register(ActionSpec(RELOAD, _RELOAD_DOC, (), False, self._reload_action, admin_only=True))
         return automation.hooks, jobs
 
     async def reload(self) -> dict[str, Any]:
@@ -153,6 +162,7 @@ class Hub:
             self.actions.adopt(actions)
             self.hooks.hooks = hooks
             self.schedules.replace(jobs)
+            self.webhooks.signatures = self._signatures(config)
             self.config = config
             for plugin in running.values():
                 plugin.context = context

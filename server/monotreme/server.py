@@ -30,8 +30,10 @@ def services(hub: Hub) -> tuple[MethodTable, HubService]:
     """The method table over the hub's parts, and its HubService (whose Execute
     path the HTTP door calls in-process)."""
     identity = hub.identity
-    hub_service = HubService(hub.dispatcher, hub.actions, hub.bus, hub.webhooks, identity.revocations)
-    auth_service = AuthService(identity.accounts, identity.credentials, identity.jwts, identity.revocations)
+    hub_service = HubService(
+        hub.dispatcher, hub.actions, hub.bus, hub.webhooks, identity.revocations, identity.permissions
+    )
+    auth_service = AuthService(identity)
     return MethodTable([hub_service, auth_service], identity.credentials.authenticate), hub_service
 
 

@@ -4,7 +4,7 @@
     monotreme-client events --type CustomEvent subtype=arrived
     monotreme-client publish arrived who=alice
     monotreme-client actions utils
-    monotreme-client tokens list | tokens create NAME | tokens revoke ID
+    monotreme-client tokens list | tokens create NAME [--scope S]... | tokens revoke ID
     monotreme-client owner-token
 
 Where and who: --url, --grpc and --token, or MONOTREME_URL, MONOTREME_GRPC
@@ -69,7 +69,8 @@ def _action_line(action: Action) -> str:
 
 def _token_line(token: Token) -> str:
     dates = f"created {_when(token.created_at)}  expires {_when(token.expires_at)}"
-    return f"{token.id:>4}  {token.name:<24} {token.kind:<8} {dates}"
+    scopes = f"  scopes {' '.join(token.scopes)}" if token.scopes else ""
+    return f"{token.id:>4}  {token.name:<24} {token.kind:<8} {dates}{scopes}"
 
 
 def _event_line(event: Event) -> str:
@@ -106,7 +107,7 @@ async def _run(args: argparse.Namespace, hub: ManagerApi) -> None:
         tokens = await hub.tokens()
         print(_json([_plain(t) for t in tokens]) if out else "\n".join(map(_token_line, tokens)))
     elif args.tokens == "create":
-        secret, token = await hub.create_token(args.name, args.expiry_days)
+        secret, token = await hub.create_token(args.name, args.expiry_days, args.scopes)
         print(_json({"token": secret, "info": _plain(token)}) if out else f"{secret}\n{_token_line(token)}")
     else:
         await hub.revoke_token(args.id)
@@ -149,6 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     create = tokens.add_parser("create", help="a new token; prints its secret once")
     create.add_argument("name")
     create.add_argument("--expiry-days", type=float, default=0, help="0: never")
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        dest="scopes",
+        help="what it may do, repeatable (execute:PATTERN, events:read, ...); default: all you may",
+    )
     revoke = tokens.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=int)
     return parser

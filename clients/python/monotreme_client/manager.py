@@ -14,6 +14,7 @@ Actions, events and tokens go over gRPC (typed messages, typed errors);
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from monotreme_client.errors import ActionFailed, Unavailable, from_http
 from monotreme_client.events import CUSTOM_EVENT
 from monotreme_client.proto.monotreme.v1 import (
     Action,
+    AuditRecord,
     CreateTokenRequest,
     CreateTokenResponse,
     Event,
@@ -33,6 +35,8 @@ from monotreme_client.proto.monotreme.v1 import (
     GetOwnerTokenResponse,
     ListActionsRequest,
     ListActionsResponse,
+    ListAuditRecordsRequest,
+    ListAuditRecordsResponse,
     ListTokensRequest,
     ListTokensResponse,
     PublishEventRequest,
@@ -206,9 +210,13 @@ class ManagerApi:
         )
         return response.token
 
-    async def create_token(self, name: str, expiry_days: float = 0) -> tuple[str, Token]:
-        """A new named API token: its secret (shown once) and its record."""
-        request = CreateTokenRequest(name=name, expiry_days=expiry_days)
+    async def create_token(
+        self, name: str, expiry_days: float = 0, scopes: Sequence[str] = ()
+    ) -> tuple[str, Token]:
+        """A new named API token: its secret (shown once) and its record.
+        `scopes` limit what it may do (`execute:procedure.at_home`,
+        `events:read`...); none: everything the user may."""
+        request = CreateTokenRequest(name=name, expiry_days=expiry_days, scopes=list(scopes))
         response = await self._transport.unary(
             method("AuthService", "CreateToken"), request, CreateTokenResponse
         )
@@ -225,3 +233,12 @@ class ManagerApi:
     async def revoke_token(self, token_id: int) -> None:
         request = RevokeTokenRequest(id=token_id)
         await self._transport.unary(method("AuthService", "RevokeToken"), request, RevokeTokenResponse)
+
+    async def audit_records(self, limit: int = 0, before: int = 0) -> list[AuditRecord]:
+        """The audit trail, newest first: `limit` records (the hub's default
+        when 0), older than record `before` when given. Admins only."""
+        request = ListAuditRecordsRequest(limit=limit, before=before)
+        response = await self._transport.unary(
+            method("AuthService", "ListAuditRecords"), request, ListAuditRecordsResponse
+        )
+        return list(response.records)

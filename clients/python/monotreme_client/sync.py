@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from monotreme_client.api import Api, ApiApp
 from monotreme_client.manager import DEFAULT_URL, ManagerApi
-from monotreme_client.proto.monotreme.v1 import Action, Event, Token
+from monotreme_client.proto.monotreme.v1 import Action, AuditRecord, Event, Token
 
 T = TypeVar("T")
 
@@ -101,11 +101,16 @@ class Hub:
     def get_owner_api_token(self) -> str:
         return self._call(self.api.get_owner_api_token())
 
-    def create_token(self, name: str, expiry_days: float = 0) -> tuple[str, Token]:
-        return self._call(self.api.create_token(name, expiry_days))
+    def create_token(
+        self, name: str, expiry_days: float = 0, scopes: Sequence[str] = ()
+    ) -> tuple[str, Token]:
+        return self._call(self.api.create_token(name, expiry_days, scopes))
 
     def tokens(self) -> list[Token]:
         return self._call(self.api.tokens())
 
     def revoke_token(self, token_id: int) -> None:
         self._call(self.api.revoke_token(token_id))
+
+    def audit_records(self, limit: int = 0, before: int = 0) -> list[AuditRecord]:
+        return self._call(self.api.audit_records(limit, before))

@@ -1,7 +1,8 @@
 """`/auth`: Platypush's auth endpoint, as adapters over the AuthService RPCs.
 
 * `POST /auth?type=token` (the default): a named API token, for JSON
-  credentials or for the caller's session (cookie + `X-CSRF-Token`) or token;
+  credentials or for the caller's session (cookie + `X-CSRF-Token`) or token,
+  with the `scopes` the body lists (see monotreme.scopes);
 * `?type=jwt`: a JWT for JSON credentials;
 * `?type=register` (while no user exists) and `?type=login`: a browser
   session, from a form or JSON, set as the `session_token` cookie;
@@ -51,6 +52,18 @@ def _expiry_days(data: dict[str, Any]) -> float:
         raise GatewayError(400, "INVALID_ARGUMENT", f"expiry_days: a number of days, not {value!r}") from None
 
 
+def _scopes(data: dict[str, Any]) -> list[str]:
+    """The body's `scopes`: a JSON list of strings, or a form's space-separated text."""
+    value = data.get("scopes") or []
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list) or not all(isinstance(scope, str) for scope in value):
+        raise GatewayError(
+            400, "INVALID_SCOPE", "scopes: a list of strings such as execute:procedure.at_home"
+        )
+    return value
+
+
 def _session_json(session: auth_pb2.Session, request: web.Request) -> dict[str, Any]:
     return {"status": "ok", **to_json(session), "redirect": request.query.get("redirect") or "/"}
 
@@ -83,7 +96,7 @@ class AuthEndpoint:
         else:
             call = call_of(request)  # a session (with its CSRF token) or a token
         name = str(data.get("name") or f"token-{uuid.uuid4().hex[:8]}")
-        message = auth_pb2.CreateTokenRequest(name=name, expiry_days=_expiry_days(data))
+        message = auth_pb2.CreateTokenRequest(name=name, expiry_days=_expiry_days(data), scopes=_scopes(data))
         try:
             answer = await self._call("CreateToken", message, call)
         except ServiceError as e:

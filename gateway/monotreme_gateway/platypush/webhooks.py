@@ -1,5 +1,6 @@
 """`/hook/<name>`: any HTTP caller's request, transcoded to CallWebhook and back.
-Open by design; the hook's handler decides whom to serve."""
+Open by design; the hook's handler decides whom to serve, or its signature
+when the hook has a secret (checked in the core)."""
 
 from __future__ import annotations
 

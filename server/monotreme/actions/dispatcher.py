@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
 from monotreme.actions.schema import ActionSpec
-from monotreme.call import Call
+from monotreme.call import Call, Principal
 from monotreme.errors import DeadlineExceeded, ServiceError, Unavailable
 from monotreme.values import as_value, from_json
+
+if TYPE_CHECKING:  # the identity package is heavy (argon2, sqlite3): scripts import this module
+    from monotreme.identity.permissions import Permissions
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,13 @@ class Running(NamedTuple):
 
 # Copied into every task and thread an action or hook starts.
 running: contextvars.ContextVar[Running | None] = contextvars.ContextVar("running", default=None)
+
+
+def caller() -> Principal | None:
+    """Who asked for what runs in this context: the principal of the call
+    being served; None for the hub's own work (hooks, schedules)."""
+    context = running.get()
+    return context.call.principal if context is not None and context.call is not None else None
 
 
 class ActionError(Exception):
@@ -51,8 +61,9 @@ def _with_errors(output: Any) -> tuple[Any, list[str]]:
 
 
 class Dispatcher:
-    def __init__(self, actions: ActionRegistry, origin: str) -> None:
+    def __init__(self, actions: ActionRegistry, origin: str, permissions: Permissions) -> None:
         self._actions = actions
+        self._permissions = permissions
         self.origin = origin
 
     async def run(self, action: str, args: dict[str, Any], call: Call | None = None) -> Any:
@@ -96,10 +107,19 @@ class Dispatcher:
         """The one Execute: the action's outcome as Platypush answers it. One
         that raises fills `errors`; a string holding JSON is that JSON; no
         output is `{"success": ...}`. An unknown action, bad arguments or a
-        passed deadline is the outcome's `refusal`; a store that cannot be
-        reached raises Unavailable, as it does when the credentials need it."""
+        passed deadline is the outcome's `refusal`; one the caller may not run
+        raises PermissionDenied, and a store that cannot be reached raises
+        Unavailable, as it does when the credentials need it. (What the action
+        runs in turn goes through `run`, unchecked: the hub's own procedures
+        and scripts decide.)"""
+        self._permissions.execute(call, action)
         try:
             spec = self._actions.resolve(action)
+        except ServiceError as e:
+            return Outcome.refused(e)
+        if spec.admin_only:
+            self._permissions.execute_admin_only(call, action)
+        try:
             bound = spec.bind(args)
         except ServiceError as e:
             return Outcome.refused(e)

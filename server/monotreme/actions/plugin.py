@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
     from monotreme.actions.schema import ActionSpec
+    from monotreme.call import Principal
     from monotreme.config import Config
     from monotreme.events.bus import EventBus
     from monotreme.store import Store
@@ -17,13 +18,27 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def action(function: F) -> F:
-    """Makes a plugin method an action. Its type hints and docstring become its schema.
+@overload
+def action(function: F, /) -> F: ...
+
+
+@overload
+def action(*, admin: bool = False) -> Callable[[F], F]: ...
+
+
+def action(function: F | None = None, /, *, admin: bool = False) -> F | Callable[[F], F]:
+    """Makes a plugin method an action (`@action`, or `@action(admin=True)`
+    for one only admins may run). Its type hints and docstring become its schema.
 
     It returns its output, or raises. As with Platypush plugins, a returned
     `(output, errors)` pair (errors a message or a list) answers both."""
-    function.__monotreme_action__ = True  # type: ignore[attr-defined]
-    return function
+
+    def mark(function: F) -> F:
+        function.__monotreme_action__ = True  # type: ignore[attr-defined]
+        function.__monotreme_admin__ = admin  # type: ignore[attr-defined]
+        return function
+
+    return mark if function is None else mark(function)
 
 
 class Catalog(Protocol):
@@ -35,9 +50,9 @@ class Catalog(Protocol):
     # Plugins the config names that are not installed.
     unavailable: list[str]
 
-    def specs(self) -> list[ActionSpec]: ...
+    def specs_for(self, caller: Principal | None) -> list[ActionSpec]: ...
 
-    def describe(self, plugin: str = "") -> list[hub_pb2.Action]: ...
+    def describe(self, plugin: str = "", caller: Principal | None = None) -> list[hub_pb2.Action]: ...
 
 
 class Schedules(Protocol):
@@ -65,6 +80,8 @@ class Plugin:
     name: ClassVar[str]
     # Plugins that can do harm (running commands) stay off until the config enables them.
     enabled_by_default: ClassVar[bool] = True
+    # Every action of the plugin is for admins only (`@action(admin=True)` marks one).
+    admin_only: ClassVar[bool] = False
     # Set by the registry before `start`.
     context: PluginContext
 

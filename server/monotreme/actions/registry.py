@@ -11,8 +11,10 @@ from typing import Any
 
 from monotreme.actions.plugin import Plugin, PluginContext
 from monotreme.actions.schema import ActionSpec, spec_from_function
+from monotreme.call import Principal
 from monotreme.config import Config
 from monotreme.errors import ConfigError, InvalidArgument, NotFound
+from monotreme.scopes import may_run
 from monotreme.v1 import hub_pb2
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,8 @@ class ActionRegistry:
             self.plugins[name] = plugin
             for attribute, member in inspect.getmembers(plugin, inspect.ismethod):
                 if getattr(member, "__monotreme_action__", False) and not attribute.startswith("_"):
-                    self.register(spec_from_function(f"{name}.{attribute}", member))
+                    admin_only = cls.admin_only or getattr(member, "__monotreme_admin__", False)
+                    self.register(spec_from_function(f"{name}.{attribute}", member, admin_only=admin_only))
 
     @staticmethod
     def _configure(cls: type[Plugin], settings: dict[str, Any], config: Config) -> Plugin | None:
@@ -117,9 +120,16 @@ class ActionRegistry:
         """Every action, sorted by name."""
         return [spec for _, spec in sorted(self._actions.items())]
 
-    def describe(self, plugin: str = "") -> list[hub_pb2.Action]:
-        """The actions (of one plugin, or all), sorted by name."""
-        return [spec.to_proto() for spec in self.specs() if not plugin or spec.plugin == plugin]
+    def specs_for(self, caller: Principal | None) -> list[ActionSpec]:
+        """The actions `caller` may run (every one for the hub itself), sorted by name."""
+        specs = self.specs()
+        if caller is None:
+            return specs
+        return [spec for spec in specs if may_run(caller, spec.name, spec.admin_only)]
+
+    def describe(self, plugin: str = "", caller: Principal | None = None) -> list[hub_pb2.Action]:
+        """The actions (of one plugin, or all) `caller` may run, sorted by name."""
+        return [spec.to_proto() for spec in self.specs_for(caller) if not plugin or spec.plugin == plugin]
 
     async def start(self, context: PluginContext, running: Collection[Plugin] = ()) -> None:
         """Gives the plugins not `running` already their context, then starts

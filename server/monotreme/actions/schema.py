@@ -130,6 +130,8 @@ class ActionSpec:
     params: tuple[Param, ...]
     accepts_kwargs: bool
     function: Callable[..., Any]
+    # Only admins may run it (see monotreme/scopes.py).
+    admin_only: bool = False
 
     @property
     def plugin(self) -> str:
@@ -158,7 +160,7 @@ class ActionSpec:
         return bound
 
     def to_proto(self) -> hub_pb2.Action:
-        action = hub_pb2.Action(name=self.name, plugin=self.plugin, doc=self.doc)
+        action = hub_pb2.Action(name=self.name, plugin=self.plugin, doc=self.doc, admin_only=self.admin_only)
         for p in self.params:
             param = action.parameters.add(name=p.name, type=p.type, doc=p.doc, required=p.required)
             if not p.required:
@@ -166,7 +168,7 @@ class ActionSpec:
         return action
 
 
-def spec_from_function(name: str, function: Callable[..., Any]) -> ActionSpec:
+def spec_from_function(name: str, function: Callable[..., Any], *, admin_only: bool = False) -> ActionSpec:
     """The spec of a function (or bound method) from its signature, hints and docstring."""
     signature = inspect.signature(function)
     hints = typing.get_type_hints(function)
@@ -178,4 +180,4 @@ def spec_from_function(name: str, function: Callable[..., Any]) -> ActionSpec:
         json_type, nullable = _hint_type(hints.get(p.name, _MISSING))
         params.append(Param(p.name, json_type, nullable, param_docs.get(p.name, ""), p.default))
     accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    return ActionSpec(name, doc, tuple(params), accepts_kwargs, function)
+    return ActionSpec(name, doc, tuple(params), accepts_kwargs, function, admin_only)

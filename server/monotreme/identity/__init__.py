@@ -1,6 +1,7 @@
 """Core: who a caller is. Credentials (bearer tokens, JWTs, sessions, basic)
 authenticate calls; accounts hold users and their tokens; the throttle slows
-password guessing; revocations end what used a revoked token."""
+password guessing; revocations end what used a revoked token; permissions
+decide what a caller may do; the audit trail records who did what."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 from monotreme.config import AuthSettings
 from monotreme.identity.accounts import Accounts
+from monotreme.identity.audit import Audit
 from monotreme.identity.credentials import Credentials, static_token
 from monotreme.identity.jwts import KEY_FILE, Jwts, signing_key
+from monotreme.identity.permissions import Permissions
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
 from monotreme.store import Store
@@ -24,11 +27,14 @@ class Identity:
     credentials: Credentials
     jwts: Jwts
     revocations: Revocations
+    audit: Audit
+    permissions: Permissions
 
     @staticmethod
     def open(store: Store, data_dir: Path, settings: AuthSettings) -> Identity:
         jwts = Jwts(signing_key(data_dir / KEY_FILE), settings)
         revocations = Revocations()
-        accounts = Accounts(store, jwts, Throttle(settings, store), revocations, settings)
+        audit = Audit(store)
+        accounts = Accounts(store, jwts, Throttle(settings, store), revocations, settings, audit)
         credentials = Credentials(store, accounts, jwts, revocations, settings, static_token())
-        return Identity(accounts, credentials, jwts, revocations)
+        return Identity(accounts, credentials, jwts, revocations, audit, Permissions(audit))

@@ -18,9 +18,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from monotreme.call import Principal
 from monotreme.config import AuthSettings
 from monotreme.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from monotreme.identity.audit import LOGIN_FAILED, TOKEN_CREATED, TOKEN_REVOKED, USER_ADDED, Audit
 from monotreme.identity.jwts import DAY, Jwts, check_expiry_days
 from monotreme.identity.revocation import Revocations
 from monotreme.identity.throttle import Throttle
+from monotreme.scopes import unrestricted
 from monotreme.store import Conflict, Store, TokenRow, UserRow
 
 TOKEN_PREFIX = "mt_"
@@ -36,9 +38,16 @@ def hash_secret(secret: str) -> str:
 
 class Accounts:
     def __init__(
-        self, store: Store, jwts: Jwts, throttle: Throttle, revocations: Revocations, settings: AuthSettings
+        self,
+        store: Store,
+        jwts: Jwts,
+        throttle: Throttle,
+        revocations: Revocations,
+        settings: AuthSettings,
+        audit: Audit,
     ) -> None:
         self._store = store
+        self._audit = audit
         self._jwts = jwts
         self._throttle = throttle
         self._revocations = revocations
@@ -54,13 +63,21 @@ class Accounts:
 
     # Users
 
-    async def add_user(self, username: str, password: str, is_admin: bool = False) -> UserRow:
-        """Adds a user; the first one is always an admin."""
+    async def add_user(
+        self,
+        username: str,
+        password: str,
+        is_admin: bool = False,
+        by: Principal | None = None,
+        peer: str = "",
+    ) -> UserRow:
+        """Adds a user (`by` an admin, or at the hub's console); the first one is always an admin."""
         user = await self._add_user(username, password, is_admin, only_first=False)
         assert user is not None
+        self._audit_added(user, by, peer)
         return user
 
-    async def register_first(self, username: str, password: str) -> UserRow:
+    async def register_first(self, username: str, password: str, peer: str = "") -> UserRow:
         """Adds the first user, an admin, as anyone may while no user exists;
         after that (even if another sign-up won a moment ago) registrations are closed."""
         if self.has_users():
@@ -68,7 +85,12 @@ class Accounts:
         user = await self._add_user(username, password, True, only_first=True)
         if user is None:
             raise _registrations_disabled()
+        self._audit_added(user, None, peer)
         return user
+
+    def _audit_added(self, user: UserRow, by: Principal | None, peer: str) -> None:
+        role = "an admin" if user.is_admin else "a user"
+        self._audit.record(USER_ADDED, by or user.username, f"added {role} '{user.username}'", peer)
 
     async def _add_user(
         self, username: str, password: str, is_admin: bool, only_first: bool
@@ -118,6 +140,7 @@ class Accounts:
         finally:
             self._throttle.settle(attempt, failed)
         if user is None or failed:
+            self._audit.record(LOGIN_FAILED, username, "invalid credentials", peer)
             raise Unauthenticated("Invalid credentials", reason="INVALID_CREDENTIALS")
         if self._hasher.check_needs_rehash(user.password_hash):
             self._store.set_password_hash(user.id, await self._hash(password))
@@ -142,9 +165,16 @@ class Accounts:
     # Tokens
 
     def create_token(
-        self, user: int | str, name: str, expiry_days: float | None = None, kind: str = "api"
+        self,
+        user: int | str,
+        name: str,
+        expiry_days: float | None = None,
+        kind: str = "api",
+        scopes: tuple[str, ...] = (),
+        peer: str = "",
     ) -> tuple[str, TokenRow]:
-        """A new token's secret (shown once) and its row; `user` is an id or a username."""
+        """A new token's secret (shown once) and its row; `user` is an id or a
+        username; `scopes` checked already (see permissions.py)."""
         row = self._store.user(user_id=user) if isinstance(user, int) else self._store.user(username=user)
         if row is None:
             raise NotFound(f"no user '{user}'", reason="USER_NOT_FOUND")
@@ -155,11 +185,13 @@ class Accounts:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires_at = time.time() + expiry_days * DAY if expiry_days else None
         try:
-            token = self._store.add_token(row.id, name, kind, hash_secret(secret), expires_at)
+            token = self._store.add_token(row.id, name, kind, hash_secret(secret), expires_at, scopes=scopes)
         except Conflict:
             raise AlreadyExists(
                 f"a token named '{name}' already exists", reason="TOKEN_NAME_EXISTS"
             ) from None
+        scoped = f" with scopes {', '.join(scopes)}" if scopes else ""
+        self._audit.record(TOKEN_CREATED, row.username, f"{_describe(token)}{scoped}", peer)
         return secret, token
 
     def create_session(self, user: UserRow, remember: bool) -> tuple[str, TokenRow]:
@@ -181,29 +213,42 @@ class Accounts:
         """The user's API and owner tokens (sessions are not listed)."""
         return [t for t in self._store.tokens(principal.user_id) if t.kind != "session"]
 
-    def revoke_token(self, principal: Principal, token_id: int) -> None:
-        """Revokes the caller's token (an admin: anyone's); what used it ends."""
+    def revoke_token(self, principal: Principal, token_id: int, peer: str = "") -> None:
+        """Revokes the caller's token (an admin with an unscoped token:
+        anyone's); what used it ends."""
         row = self._store.token(token_id)
-        if row is None or (row.user_id != principal.user_id and not principal.is_admin):
+        if row is None or (row.user_id != principal.user_id and not _over_all(principal)):
             raise NotFound(f"no token with id {token_id}", reason="TOKEN_NOT_FOUND")
         self._store.delete_token(token_id)
         self._revocations.revoked(("token", token_id))
+        self._audit.record(TOKEN_REVOKED, principal, _describe(row), peer)
 
-    def revoke_secret(self, principal: Principal, token: str) -> None:
+    def revoke_secret(self, principal: Principal, token: str, peer: str = "") -> None:
         """Revokes a token given itself: an API token's secret or a JWT of this hub."""
         if token.startswith(TOKEN_PREFIX):
             row = self._store.token_by_secret_hash(hash_secret(token))
             if row is None:
                 raise NotFound("no such token", reason="TOKEN_NOT_FOUND")
-            self.revoke_token(principal, row.id)
+            self.revoke_token(principal, row.id, peer)
             return
         claims = self._jwts.claims_to_revoke(token)
         if claims is None:
             return
-        if int(claims["sub"]) != principal.user_id and not principal.is_admin:
+        if int(claims["sub"]) != principal.user_id and not _over_all(principal):
             raise NotFound("no such token", reason="TOKEN_NOT_FOUND")
         self._store.revoke_jwt(claims["jti"], float(claims["exp"]))
         self._revocations.revoked(("jwt", claims["jti"]))
+        owner = self._store.user(user_id=int(claims["sub"]))
+        self._audit.record(TOKEN_REVOKED, principal, f"a JWT of {owner.username if owner else '?'}", peer)
+
+
+def _over_all(principal: Principal) -> bool:
+    """Whether the caller may manage other users' tokens: an admin, unscoped."""
+    return principal.is_admin and unrestricted(principal)
+
+
+def _describe(token: TokenRow) -> str:
+    return f"{token.kind} token '{token.name}' (id {token.id}) of {token.username}"
 
 
 def _registrations_disabled() -> Unauthenticated:

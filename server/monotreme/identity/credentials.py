@@ -156,7 +156,13 @@ class Credentials:
         user = self._accounts.user(row.user_id)
         assert user is not None  # tokens are deleted with their user
         return Principal(
-            user.id, user.username, user.is_admin, row.kind, token_id=row.id, expires_at=row.expires_at
+            user.id,
+            user.username,
+            user.is_admin,
+            row.kind,
+            token_id=row.id,
+            expires_at=row.expires_at,
+            scopes=row.scopes,
         )
 
     def _forget(self, key: Key) -> None:

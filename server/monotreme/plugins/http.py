@@ -99,6 +99,11 @@ def _options(
 
 class HttpPlugin(Plugin):
     name = "http"
+    # Requests leave from the hub, so they reach what a user's own device
+    # cannot: the hub's loopback services, the LAN's admin pages, cloud
+    # metadata addresses (SSRF); and `download` writes files. Admins only;
+    # procedures an admin wrote may still use them for anyone.
+    admin_only = True
 
     def __init__(
         self, timeout: float = 60.0, max_response_bytes: int = 4 << 20, max_download_bytes: int = 1 << 30

@@ -1,6 +1,7 @@
 """`inspect`: what the hub can do, in the shapes Platypush's Execute tab and
 tools built on it read: plugins with their actions, procedures, event types,
-cron jobs, and the configured plugins that are not installed."""
+cron jobs, and the configured plugins that are not installed. Actions are
+those the caller may run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from monotreme.actions.dispatcher import caller
 from monotreme.actions.plugin import Plugin, action
 from monotreme.actions.schema import ActionSpec, spec_from_function
 from monotreme.events.types import KNOWN_EVENT_TYPES, Event
@@ -33,8 +35,8 @@ class InspectPlugin(Plugin):
 
     @action
     async def get_all_plugins(self) -> dict[str, Any]:
-        """The enabled plugins: settings (`args`), documentation and actions."""
-        specs = self.context.catalog.specs()
+        """The enabled plugins: settings (`args`), documentation and the actions the caller may run."""
+        specs = self.context.catalog.specs_for(caller())
         plugins = {}
         for name, plugin in sorted(self.context.catalog.plugins.items()):
             cls = type(plugin)
@@ -105,11 +107,11 @@ class InspectPlugin(Plugin):
 
     @action
     async def get_actions(self, plugin: str | None = None) -> list[dict[str, Any]]:
-        """The actions with their parameters and docs, as ListActions answers them.
+        """The actions the caller may run, with their parameters and docs, as ListActions answers them.
 
         :param plugin: Only this plugin's actions (``procedure`` for procedures); all when omitted.
         """
         return [
             json_format.MessageToDict(a, always_print_fields_with_no_presence=True)
-            for a in self.context.catalog.describe(plugin or "")
+            for a in self.context.catalog.describe(plugin or "", caller())
         ]

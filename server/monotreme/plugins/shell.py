@@ -1,4 +1,5 @@
-"""`shell`: run a command. Off unless the config enables it (`shell: {enabled: true}`)."""
+"""`shell`: run a command. Off unless the config enables it (`shell: {enabled: true}`);
+admins only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from monotreme.actions.plugin import Plugin, action
 class ShellPlugin(Plugin):
     name = "shell"
     enabled_by_default = False
+    # A command runs as the hub's own user: only admins may run one.
+    admin_only = True
 
     def __init__(self, timeout: float = 60.0) -> None:
         """:param timeout: Default time limit of a command, in seconds."""

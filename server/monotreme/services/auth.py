@@ -6,13 +6,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 from monotreme.call import Call
-from monotreme.errors import PermissionDenied
-from monotreme.identity.accounts import Accounts
-from monotreme.identity.credentials import Credentials
-from monotreme.identity.jwts import Jwts
-from monotreme.identity.revocation import Revocations
+from monotreme.identity import Identity
+from monotreme.identity.audit import LOGIN
 from monotreme.services.table import public
-from monotreme.store import TokenRow, UserRow
+from monotreme.store import AuditRow, TokenRow, UserRow
 from monotreme.v1 import auth_pb2
 
 
@@ -31,6 +28,18 @@ def token_message(token: TokenRow) -> auth_pb2.Token:
         created_at=token.created_at,
         expires_at=token.expires_at or 0.0,
         last_used_at=token.last_used_at or 0.0,
+        scopes=token.scopes,
+    )
+
+
+def audit_message(record: AuditRow) -> auth_pb2.AuditRecord:
+    return auth_pb2.AuditRecord(
+        id=record.id,
+        at=record.at,
+        kind=record.kind,
+        username=record.username,
+        detail=record.detail,
+        peer=record.peer,
     )
 
 
@@ -43,31 +52,39 @@ def session_message(row: TokenRow, secret: str) -> auth_pb2.Session:
     )
 
 
+# Audit records one ListAuditRecords answers at most, and by default.
+_MAX_RECORDS = 1000
+_DEFAULT_RECORDS = 100
+
+
 class AuthService:
-    def __init__(
-        self, accounts: Accounts, credentials: Credentials, jwts: Jwts, revocations: Revocations
-    ) -> None:
-        self._accounts = accounts
-        self._credentials = credentials
-        self._jwts = jwts
-        self._revocations = revocations
+    def __init__(self, identity: Identity) -> None:
+        self._accounts = identity.accounts
+        self._credentials = identity.credentials
+        self._jwts = identity.jwts
+        self._revocations = identity.revocations
+        self._audit = identity.audit
+        self._permissions = identity.permissions
 
     @public
     async def Register(self, request: auth_pb2.RegisterRequest, call: Call) -> auth_pb2.RegisterResponse:
         # The first user registers freely (one atomic step: of concurrent
         # sign-ups one wins); after that, only an admin may add users.
         if self._accounts.has_users() and "authorization" in call.metadata:
-            if not (await self._credentials.authenticate(call)).is_admin:
-                raise PermissionDenied("only an admin may register users", reason="ADMIN_REQUIRED")
-            user = await self._accounts.add_user(request.username, request.password, request.is_admin)
+            call = call.authenticated(await self._credentials.authenticate(call))
+            self._permissions.admin(call, "register users")
+            user = await self._accounts.add_user(
+                request.username, request.password, request.is_admin, by=call.user, peer=call.peer
+            )
         else:
-            user = await self._accounts.register_first(request.username, request.password)
+            user = await self._accounts.register_first(request.username, request.password, call.peer)
         return auth_pb2.RegisterResponse(user=user_message(user))
 
     @public
     async def Login(self, request: auth_pb2.LoginRequest, call: Call) -> auth_pb2.LoginResponse:
         user = await self._accounts.check_password(request.username, request.password, call.peer)
         token, expires_at = self._jwts.issue(user, request.expiry_days)
+        self._audit.record(LOGIN, user.username, "logged in for a JWT", call.peer)
         return auth_pb2.LoginResponse(token=token, expires_at=expires_at)
 
     @public
@@ -76,6 +93,7 @@ class AuthService:
     ) -> auth_pb2.CreateSessionResponse:
         user = await self._accounts.check_password(request.username, request.password, call.peer)
         secret, row = self._accounts.create_session(user, request.remember)
+        self._audit.record(LOGIN, user.username, "logged in for a browser session", call.peer)
         return auth_pb2.CreateSessionResponse(session=session_message(row, secret))
 
     async def GetCurrentUser(
@@ -98,14 +116,17 @@ class AuthService:
     async def CreateToken(
         self, request: auth_pb2.CreateTokenRequest, call: Call
     ) -> auth_pb2.CreateTokenResponse:
+        self._permissions.tokens(call, "creating a token")
+        scopes = self._permissions.new_scopes(call, list(request.scopes))
         secret, token = self._accounts.create_token(
-            call.user.user_id, request.name, request.expiry_days or None
+            call.user.user_id, request.name, request.expiry_days or None, scopes=scopes, peer=call.peer
         )
         return auth_pb2.CreateTokenResponse(token=secret, info=token_message(token))
 
     async def ListTokens(
         self, request: auth_pb2.ListTokensRequest, call: Call
     ) -> auth_pb2.ListTokensResponse:
+        self._permissions.tokens(call, "listing tokens")
         return auth_pb2.ListTokensResponse(
             tokens=[token_message(t) for t in self._accounts.tokens(call.user)]
         )
@@ -113,26 +134,43 @@ class AuthService:
     async def RevokeToken(
         self, request: auth_pb2.RevokeTokenRequest, call: Call
     ) -> auth_pb2.RevokeTokenResponse:
+        # A token may always revoke itself (DELETE /auth authenticates with
+        # the token it revokes); any other needs the `tokens` scope.
+        own = (
+            request.token == call.metadata.get("authorization", "").partition(" ")[2].strip()
+            if request.token
+            else request.id == call.user.token_id
+        )
+        if not own:
+            self._permissions.tokens(call, "revoking a token")
         if request.token:
-            self._accounts.revoke_secret(call.user, request.token)
+            self._accounts.revoke_secret(call.user, request.token, call.peer)
         else:
-            self._accounts.revoke_token(call.user, request.id)
+            self._accounts.revoke_token(call.user, request.id, call.peer)
         return auth_pb2.RevokeTokenResponse(status="ok")
 
     async def GetOwnerToken(
         self, request: auth_pb2.GetOwnerTokenRequest, call: Call
     ) -> auth_pb2.GetOwnerTokenResponse:
-        if not call.user.is_admin:
-            raise PermissionDenied("only an admin may start an owner session", reason="ADMIN_REQUIRED")
+        self._permissions.admin(call, "start an owner session")
         # Each call starts a new session; idle ones lapse after two weeks.
         name = f"owner-{uuid.uuid4().hex[:12]}"
-        secret, token = self._accounts.create_token(call.user.user_id, name, None, kind="owner")
+        secret, token = self._accounts.create_token(
+            call.user.user_id, name, None, kind="owner", peer=call.peer
+        )
         return auth_pb2.GetOwnerTokenResponse(token=secret, info=token_message(token))
 
     async def ListUsers(self, request: auth_pb2.ListUsersRequest, call: Call) -> auth_pb2.ListUsersResponse:
-        if not call.user.is_admin:
-            raise PermissionDenied("only an admin may list users", reason="ADMIN_REQUIRED")
+        self._permissions.admin(call, "list users")
         return auth_pb2.ListUsersResponse(users=[user_message(user) for user in self._accounts.users()])
+
+    async def ListAuditRecords(
+        self, request: auth_pb2.ListAuditRecordsRequest, call: Call
+    ) -> auth_pb2.ListAuditRecordsResponse:
+        self._permissions.admin(call, "read the audit trail")
+        limit = min(request.limit, _MAX_RECORDS) if request.limit > 0 else _DEFAULT_RECORDS
+        records = self._audit.records(limit, max(request.before, 0))
+        return auth_pb2.ListAuditRecordsResponse(records=[audit_message(r) for r in records])
 
     async def WatchCredentials(
         self, request: auth_pb2.WatchCredentialsRequest, call: Call

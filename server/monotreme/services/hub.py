@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from monotreme import metrics
+from monotreme import metrics, scopes
 from monotreme.actions.dispatcher import Dispatcher
 from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
 from monotreme.automation.webhooks import Webhooks
 from monotreme.call import Call
 from monotreme.events.bus import EventBus, Subscription
+from monotreme.events.types import published_type
+from monotreme.identity.permissions import Permissions
 from monotreme.identity.revocation import Revocations
 from monotreme.services import execute
 from monotreme.services.table import public
@@ -21,6 +23,10 @@ from monotreme.values import from_struct
 # Events in one StreamEventBatches message at most: a few dozen kilobytes
 # for typical events, well under any message size limit.
 BATCH_SIZE = 64
+
+
+def _type_of(response: hub_pb2.StreamEventsResponse) -> str:
+    return response.event.args.fields["type"].string_value
 
 
 async def _close_when(ended: asyncio.Event, subscription: Subscription) -> None:
@@ -36,12 +42,14 @@ class HubService:
         bus: EventBus,
         webhooks: Webhooks,
         revocations: Revocations,
+        permissions: Permissions,
     ) -> None:
         self._dispatcher = dispatcher
         self._actions = actions
         self._bus = bus
         self._webhooks = webhooks
         self._revocations = revocations
+        self._permissions = permissions
 
     async def outcome(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
         """Execute's one path, for every door; the HTTP door calls it directly
@@ -69,6 +77,9 @@ class HubService:
     async def _stream(
         self, request: hub_pb2.StreamEventsRequest, call: Call, limit: int
     ) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
+        self._permissions.read_events(call)
+        # Only the types its scopes name reach a token scoped to some.
+        visible = None if scopes.unrestricted(call.user) else call.user
         # A token revoked or expired ends its streams at once, not at the next call.
         watch = self._revocations.watch(call.user)
         try:
@@ -79,6 +90,10 @@ class HubService:
                     async for batch in subscription.batches(limit):
                         if watch.ended.is_set():
                             break
+                        if visible is not None:
+                            batch = [r for r in batch if scopes.may_read(visible, _type_of(r))]
+                            if not batch:
+                                continue
                         yield batch
                 finally:
                     closer.cancel()
@@ -90,12 +105,15 @@ class HubService:
     async def PublishEvent(
         self, request: hub_pb2.PublishEventRequest, call: Call
     ) -> hub_pb2.PublishEventResponse:
+        fields = request.event.args.fields
+        if "type" in fields and fields["type"].string_value:  # the bus refuses an event without one
+            self._permissions.publish(call, published_type(fields["type"].string_value))
         return hub_pb2.PublishEventResponse(event=await self._bus.publish(request.event))
 
     async def ListActions(
         self, request: hub_pb2.ListActionsRequest, call: Call
     ) -> hub_pb2.ListActionsResponse:
-        return hub_pb2.ListActionsResponse(actions=self._actions.describe(request.plugin))
+        return hub_pb2.ListActionsResponse(actions=self._actions.describe(request.plugin, call.user))
 
     @public
     async def CallWebhook(

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from monotreme.errors import ConfigError
-from monotreme.store.base import Conflict, Store, TokenRow, UserRow
+from monotreme.store.base import AuditRow, Conflict, Store, TokenRow, UserRow
 from monotreme.store.sqlite import DATABASE, SqliteStore
 
-__all__ = ["DATABASE", "Conflict", "Store", "TokenRow", "UserRow", "open_store"]
+__all__ = ["DATABASE", "AuditRow", "Conflict", "Store", "TokenRow", "UserRow", "open_store"]
 
 
 def open_store(url: str | None, data_dir: Path) -> Store:

@@ -65,6 +65,7 @@ class Token(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     LAST_USED_AT_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Stable id, used to revoke it."""
     name: _builtins.str
@@ -79,6 +80,13 @@ class Token(_message.Message):
     """Unix time, in seconds; 0 when it never expires."""
     last_used_at: _builtins.float
     """Unix time, in seconds, of its last use (to within an hour); 0 if never."""
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What it may do (`execute:<pattern>`, `events:read[:<type pattern>]`,
+        `events:publish[:<type pattern>]`, `tokens`, `admin`); empty for
+        everything its user's role allows.
+        """
+
     def __init__(
         self,
         *,
@@ -89,10 +97,11 @@ class Token(_message.Message):
         created_at: _builtins.float = ...,
         expires_at: _builtins.float = ...,
         last_used_at: _builtins.float = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "kind", b"kind", "last_used_at", b"last_used_at", "name", b"name", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "kind", b"kind", "last_used_at", b"last_used_at", "name", b"name", "scopes", b"scopes", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -351,19 +360,28 @@ class CreateTokenRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     EXPIRY_DAYS_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique among the caller's tokens."""
     expiry_days: _builtins.float
     """Lifetime in days; 0 for a token that never expires."""
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What it may do, as `Token.scopes`; empty for everything the user's role
+        allows (a caller using a scoped token: what that token may). A scope
+        never grants more than the role, nor than the caller's own token.
+        """
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         expiry_days: _builtins.float = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expiry_days", b"expiry_days", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expiry_days", b"expiry_days", "name", b"name", "scopes", b"scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -605,3 +623,95 @@ class WatchCredentialsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchCredentialsResponse: _TypeAlias = WatchCredentialsResponse  # noqa: Y015
+
+@_typing.final
+class ListAuditRecordsRequest(_message.Message):
+    """Which audit records to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """At most this many (default 100, at most 1000)."""
+    before: _builtins.int
+    """Only records older than this record id (for the next page); 0 for the newest."""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+        before: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["before", b"before", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditRecordsRequest: _TypeAlias = ListAuditRecordsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuditRecordsResponse(_message.Message):
+    """Audit records, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditRecord]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___AuditRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditRecordsResponse: _TypeAlias = ListAuditRecordsResponse  # noqa: Y015
+
+@_typing.final
+class AuditRecord(_message.Message):
+    """One audited event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    PEER_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """Increasing id."""
+    at: _builtins.float
+    """Unix time, in seconds."""
+    kind: _builtins.str
+    """`login`, `login_failed`, `token_created`, `token_revoked`, `user_added` or `denied`."""
+    username: _builtins.str
+    """Who: the caller, or the user name a failed log-in gave; empty when unknown."""
+    detail: _builtins.str
+    """What happened."""
+    peer: _builtins.str
+    """From where: the caller's address as its door saw it; empty for the hub's console."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        at: _builtins.float = ...,
+        kind: _builtins.str = ...,
+        username: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        peer: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "detail", b"detail", "id", b"id", "kind", b"kind", "peer", b"peer", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditRecord: _TypeAlias = AuditRecord  # noqa: Y015

@@ -83,6 +83,11 @@ class AuthServiceStub:
                 request_serializer=monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
                 response_deserializer=monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
                 _registered_method=True)
+        self.ListAuditRecords = channel.unary_unary(
+                '/monotreme.v1.AuthService/ListAuditRecords',
+                request_serializer=monotreme_dot_v1_dot_auth__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=monotreme_dot_v1_dot_auth__pb2.ListAuditRecordsResponse.FromString,
+                _registered_method=True)
         self.WatchCredentials = channel.unary_stream(
                 '/monotreme.v1.AuthService/WatchCredentials',
                 request_serializer=monotreme_dot_v1_dot_auth__pb2.WatchCredentialsRequest.SerializeToString,
@@ -167,6 +172,14 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditRecords(self, request, context):
+        """Lists the audit trail, newest first: log-ins and failed ones, tokens
+        created and revoked, users added and refused calls. Admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchCredentials(self, request, context):
         """Sends nothing, and ends with UNAUTHENTICATED (reason TOKEN_REVOKED or
         TOKEN_EXPIRED) when the caller's credentials do: a long-lived connection
@@ -223,6 +236,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ListUsers,
                     request_deserializer=monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.FromString,
                     response_serializer=monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=monotreme_dot_v1_dot_auth__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=monotreme_dot_v1_dot_auth__pb2.ListAuditRecordsResponse.SerializeToString,
             ),
             'WatchCredentials': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCredentials,
@@ -477,6 +495,33 @@ class AuthService:
             '/monotreme.v1.AuthService/ListUsers',
             monotreme_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
             monotreme_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monotreme.v1.AuthService/ListAuditRecords',
+            monotreme_dot_v1_dot_auth__pb2.ListAuditRecordsRequest.SerializeToString,
+            monotreme_dot_v1_dot_auth__pb2.ListAuditRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

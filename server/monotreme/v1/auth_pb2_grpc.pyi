@@ -66,6 +66,10 @@ class AuthServiceStub:
     """
     ListUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]
     """Lists the hub's users, oldest first. Admins only."""
+    ListAuditRecords: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListAuditRecordsRequest, _auth_pb2.ListAuditRecordsResponse]
+    """Lists the audit trail, newest first: log-ins and failed ones, tokens
+    created and revoked, users added and refused calls. Admins only.
+    """
     WatchCredentials: _grpc.UnaryStreamMultiCallable[_auth_pb2.WatchCredentialsRequest, _auth_pb2.WatchCredentialsResponse]
     """Sends nothing, and ends with UNAUTHENTICATED (reason TOKEN_REVOKED or
     TOKEN_EXPIRED) when the caller's credentials do: a long-lived connection
@@ -110,6 +114,10 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     ListUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]  # type: ignore[assignment]
     """Lists the hub's users, oldest first. Admins only."""
+    ListAuditRecords: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListAuditRecordsRequest, _auth_pb2.ListAuditRecordsResponse]  # type: ignore[assignment]
+    """Lists the audit trail, newest first: log-ins and failed ones, tokens
+    created and revoked, users added and refused calls. Admins only.
+    """
     WatchCredentials: _aio.UnaryStreamMultiCallable[_auth_pb2.WatchCredentialsRequest, _auth_pb2.WatchCredentialsResponse]  # type: ignore[assignment]
     """Sends nothing, and ends with UNAUTHENTICATED (reason TOKEN_REVOKED or
     TOKEN_EXPIRED) when the caller's credentials do: a long-lived connection
@@ -205,6 +213,16 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ListUsersResponse, _abc.Awaitable[_auth_pb2.ListUsersResponse]]:
         """Lists the hub's users, oldest first. Admins only."""
+
+    @_abc_1.abstractmethod
+    def ListAuditRecords(
+        self,
+        request: _auth_pb2.ListAuditRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListAuditRecordsResponse, _abc.Awaitable[_auth_pb2.ListAuditRecordsResponse]]:
+        """Lists the audit trail, newest first: log-ins and failed ones, tokens
+        created and revoked, users added and refused calls. Admins only.
+        """
 
     @_abc_1.abstractmethod
     def WatchCredentials(

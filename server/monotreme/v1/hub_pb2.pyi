@@ -394,12 +394,15 @@ class Action(_message.Message):
     PLUGIN_FIELD_NUMBER: _builtins.int
     DOC_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    ADMIN_ONLY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`plugin.action` or `procedure.name`."""
     plugin: _builtins.str
     """The plugin (or `procedure`)."""
     doc: _builtins.str
     """The action's documentation."""
+    admin_only: _builtins.bool
+    """Only admins may run it."""
     @_builtins.property
     def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___Parameter]:
         """Its parameters, in declaration order."""
@@ -411,10 +414,11 @@ class Action(_message.Message):
         plugin: _builtins.str = ...,
         doc: _builtins.str = ...,
         parameters: _abc.Iterable[Global___Parameter] | None = ...,
+        admin_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["doc", b"doc", "name", b"name", "parameters", b"parameters", "plugin", b"plugin"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_only", b"admin_only", "doc", b"doc", "name", b"name", "parameters", b"parameters", "plugin", b"plugin"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -82,7 +82,8 @@ class HubServiceServicer:
     def Execute(self, request, context):
         """Runs one action (`plugin.action`) or procedure (`procedure.name`).
         An action that raises is not a transport error: the call succeeds with
-        `response.errors` filled.
+        `response.errors` filled. One the caller may not run (an admin-only
+        action, or one its token's scopes do not name) is PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -113,7 +114,7 @@ class HubServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListActions(self, request, context):
-        """Lists the actions that can be executed, with their parameter schemas.
+        """Lists the actions the caller may execute, with their parameter schemas.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,8 +123,10 @@ class HubServiceServicer:
     def CallWebhook(self, request, context):
         """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
         answers what its handler returns (the HTTP status, headers and body).
-        Unauthenticated by design: the handler decides whom to serve. A failing
-        or slow handler is an answer (500, 504), not a transport error.
+        Unauthenticated by design: the handler decides whom to serve; a hook
+        with a secret (`webhooks.secrets`) answers 401 unless the call carries
+        `X-Hub-Signature-256` for its body. A failing or slow handler is an
+        answer (500, 504), not a transport error.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

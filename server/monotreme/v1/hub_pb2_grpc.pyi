@@ -41,7 +41,8 @@ class HubServiceStub:
     Execute: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ExecuteRequest, _hub_pb2.ExecuteResponse]
     """Runs one action (`plugin.action`) or procedure (`procedure.name`).
     An action that raises is not a transport error: the call succeeds with
-    `response.errors` filled.
+    `response.errors` filled. One the caller may not run (an admin-only
+    action, or one its token's scopes do not name) is PERMISSION_DENIED.
     """
     StreamEvents: _grpc.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]
     """Streams the events the caller may see, filtered server-side."""
@@ -54,12 +55,14 @@ class HubServiceStub:
     PublishEvent: _grpc.UnaryUnaryMultiCallable[_hub_pb2.PublishEventRequest, _hub_pb2.PublishEventResponse]
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]
-    """Lists the actions that can be executed, with their parameter schemas."""
+    """Lists the actions the caller may execute, with their parameter schemas."""
     CallWebhook: _grpc.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]
     """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
     answers what its handler returns (the HTTP status, headers and body).
-    Unauthenticated by design: the handler decides whom to serve. A failing
-    or slow handler is an answer (500, 504), not a transport error.
+    Unauthenticated by design: the handler decides whom to serve; a hook
+    with a secret (`webhooks.secrets`) answers 401 unless the call carries
+    `X-Hub-Signature-256` for its body. A failing or slow handler is an
+    answer (500, 504), not a transport error.
     """
 
 @_typing.type_check_only
@@ -75,7 +78,8 @@ class HubServiceAsyncStub(HubServiceStub):
     Execute: _aio.UnaryUnaryMultiCallable[_hub_pb2.ExecuteRequest, _hub_pb2.ExecuteResponse]  # type: ignore[assignment]
     """Runs one action (`plugin.action`) or procedure (`procedure.name`).
     An action that raises is not a transport error: the call succeeds with
-    `response.errors` filled.
+    `response.errors` filled. One the caller may not run (an admin-only
+    action, or one its token's scopes do not name) is PERMISSION_DENIED.
     """
     StreamEvents: _aio.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]  # type: ignore[assignment]
     """Streams the events the caller may see, filtered server-side."""
@@ -88,12 +92,14 @@ class HubServiceAsyncStub(HubServiceStub):
     PublishEvent: _aio.UnaryUnaryMultiCallable[_hub_pb2.PublishEventRequest, _hub_pb2.PublishEventResponse]  # type: ignore[assignment]
     """Publishes an event on the bus; answers with the event as published."""
     ListActions: _aio.UnaryUnaryMultiCallable[_hub_pb2.ListActionsRequest, _hub_pb2.ListActionsResponse]  # type: ignore[assignment]
-    """Lists the actions that can be executed, with their parameter schemas."""
+    """Lists the actions the caller may execute, with their parameter schemas."""
     CallWebhook: _aio.UnaryUnaryMultiCallable[_hub_pb2.CallWebhookRequest, _hub_pb2.CallWebhookResponse]  # type: ignore[assignment]
     """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
     answers what its handler returns (the HTTP status, headers and body).
-    Unauthenticated by design: the handler decides whom to serve. A failing
-    or slow handler is an answer (500, 504), not a transport error.
+    Unauthenticated by design: the handler decides whom to serve; a hook
+    with a secret (`webhooks.secrets`) answers 401 unless the call carries
+    `X-Hub-Signature-256` for its body. A failing or slow handler is an
+    answer (500, 504), not a transport error.
     """
 
 class HubServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -112,7 +118,8 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_hub_pb2.ExecuteResponse, _abc.Awaitable[_hub_pb2.ExecuteResponse]]:
         """Runs one action (`plugin.action`) or procedure (`procedure.name`).
         An action that raises is not a transport error: the call succeeds with
-        `response.errors` filled.
+        `response.errors` filled. One the caller may not run (an admin-only
+        action, or one its token's scopes do not name) is PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod
@@ -149,7 +156,7 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _hub_pb2.ListActionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_hub_pb2.ListActionsResponse, _abc.Awaitable[_hub_pb2.ListActionsResponse]]:
-        """Lists the actions that can be executed, with their parameter schemas."""
+        """Lists the actions the caller may execute, with their parameter schemas."""
 
     @_abc_1.abstractmethod
     def CallWebhook(
@@ -159,8 +166,10 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_hub_pb2.CallWebhookResponse, _abc.Awaitable[_hub_pb2.CallWebhookResponse]]:
         """Calls a web hook as `/hook/{hook}` does: publishes a WebhookEvent and
         answers what its handler returns (the HTTP status, headers and body).
-        Unauthenticated by design: the handler decides whom to serve. A failing
-        or slow handler is an answer (500, 504), not a transport error.
+        Unauthenticated by design: the handler decides whom to serve; a hook
+        with a secret (`webhooks.secrets`) answers 401 unless the call carries
+        `X-Hub-Signature-256` for its body. A failing or slow handler is an
+        answer (500, 504), not a transport error.
         """
 
 def add_HubServiceServicer_to_server(servicer: HubServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,6 +25,7 @@ export function render({ user }) {
   const name = h("input", { name: "name", required: true, maxlength: 128, autocomplete: "off", placeholder: "phone" });
   const expiry = h("select", { name: "expiry_days", value: "90" },
     EXPIRIES.map(([days, label]) => h("option", { value: days }, label)));
+  const scopes = h("input", { name: "scopes", autocomplete: "off", placeholder: "execute:procedure.at_home" });
   const generateButton = h("button", { type: "submit" }, "Generate token");
   const formError = statusLine("alert");
   const ownerError = statusLine("alert");
@@ -48,9 +49,14 @@ export function render({ user }) {
     say(formError, "");
     generateButton.disabled = true;
     try {
-      const answer = await api("POST", "/api/v1/tokens", { name: name.value.trim(), expiry_days: Number(expiry.value) });
+      const answer = await api("POST", "/api/v1/tokens", {
+        name: name.value.trim(),
+        expiry_days: Number(expiry.value),
+        scopes: scopes.value.split(/\s+/).filter(Boolean),
+      });
       showSecret(`New token “${answer.info.name}”`, answer.token);
       name.value = "";
+      scopes.value = "";
       await refresh();
     } catch (error) {
       say(formError, describe(error, "Could not generate the token"));
@@ -92,9 +98,10 @@ export function render({ user }) {
     try {
       const { tokens = [] } = await api("GET", "/api/v1/tokens");
       list.replaceChildren(tokens.length
-        ? table(["Name", "Kind", "Created", "Expires", "Last used", ""], tokens.map((token) => [
+        ? table(["Name", "Kind", "Scopes", "Created", "Expires", "Last used", ""], tokens.map((token) => [
           token.name,
           token.kind,
+          token.scopes?.length ? token.scopes.join(" ") : "all",
           when(token.created_at),
           when(token.expires_at),
           when(token.last_used_at),
@@ -121,6 +128,8 @@ export function render({ user }) {
           h("form", { onsubmit: generate },
             field("Name", name, "Unique among your tokens, e.g. the device that will use it."),
             field("Expires", expiry),
+            field("Scopes", scopes, "Optional, separated by spaces: execute:<action pattern>, events:read, "
+              + "events:publish, tokens, admin. None: everything you may do."),
             formError,
             h("div", { class: "actions" }, generateButton))),
         user.is_admin

@@ -6,6 +6,7 @@
 __all__ = (
     "Action",
     "ActionResult",
+    "AuditRecord",
     "CallWebhookRequest",
     "CallWebhookResponse",
     "CreateSessionRequest",
@@ -21,6 +22,8 @@ __all__ = (
     "GetOwnerTokenResponse",
     "ListActionsRequest",
     "ListActionsResponse",
+    "ListAuditRecordsRequest",
+    "ListAuditRecordsResponse",
     "ListTokensRequest",
     "ListTokensResponse",
     "ListUsersRequest",
@@ -80,6 +83,11 @@ class Action(betterproto2.Message):
     Its parameters, in declaration order.
     """
 
+    admin_only: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
+    """
+    Only admins may run it.
+    """
+
 
 default_message_pool.register_message("monotreme.v1", "Action", Action)
 
@@ -104,6 +112,46 @@ class ActionResult(betterproto2.Message):
 
 
 default_message_pool.register_message("monotreme.v1", "ActionResult", ActionResult)
+
+
+@dataclass(eq=False, repr=False)
+class AuditRecord(betterproto2.Message):
+    """
+    One audited event.
+    """
+
+    id: "int" = betterproto2.field(1, betterproto2.TYPE_INT64)
+    """
+    Increasing id.
+    """
+
+    at: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
+    """
+    Unix time, in seconds.
+    """
+
+    kind: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    `login`, `login_failed`, `token_created`, `token_revoked`, `user_added` or `denied`.
+    """
+
+    username: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Who: the caller, or the user name a failed log-in gave; empty when unknown.
+    """
+
+    detail: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    What happened.
+    """
+
+    peer: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    From where: the caller's address as its door saw it; empty for the hub's console.
+    """
+
+
+default_message_pool.register_message("monotreme.v1", "AuditRecord", AuditRecord)
 
 
 @dataclass(eq=False, repr=False)
@@ -233,6 +281,13 @@ class CreateTokenRequest(betterproto2.Message):
     expiry_days: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
     """
     Lifetime in days; 0 for a token that never expires.
+    """
+
+    scopes: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
+    """
+    What it may do, as `Token.scopes`; empty for everything the user's role
+    allows (a caller using a scoped token: what that token may). A scope
+    never grants more than the role, nor than the caller's own token.
     """
 
 
@@ -478,6 +533,41 @@ class ListActionsResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("monotreme.v1", "ListActionsResponse", ListActionsResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ListAuditRecordsRequest(betterproto2.Message):
+    """
+    Which audit records to list.
+    """
+
+    limit: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    At most this many (default 100, at most 1000).
+    """
+
+    before: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    """
+    Only records older than this record id (for the next page); 0 for the newest.
+    """
+
+
+default_message_pool.register_message("monotreme.v1", "ListAuditRecordsRequest", ListAuditRecordsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListAuditRecordsResponse(betterproto2.Message):
+    """
+    Audit records, newest first.
+    """
+
+    records: "list[AuditRecord]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Newest first.
+    """
+
+
+default_message_pool.register_message("monotreme.v1", "ListAuditRecordsResponse", ListAuditRecordsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -865,6 +955,13 @@ class Token(betterproto2.Message):
     last_used_at: "float" = betterproto2.field(7, betterproto2.TYPE_DOUBLE)
     """
     Unix time, in seconds, of its last use (to within an hour); 0 if never.
+    """
+
+    scopes: "list[str]" = betterproto2.field(8, betterproto2.TYPE_STRING, repeated=True)
+    """
+    What it may do (`execute:<pattern>`, `events:read[:<type pattern>]`,
+    `events:publish[:<type pattern>]`, `tokens`, `admin`); empty for
+    everything its user's role allows.
     """
 
 
