@@ -94,7 +94,11 @@ async def _grpc_subscriber(
     request = hub_pb2.StreamEventsRequest(types=["CustomEvent"])
     request.args.update({"subtype": "bench"})
     metadata = (("authorization", f"Bearer {token}"),)
-    stream: Any = (stub.StreamEventBatches if batches else stub.StreamEvents)(request, metadata=metadata)
+    stream: Any = (
+        stub.StreamEventBatches(hub_pb2.StreamEventBatchesRequest(request=request), metadata=metadata)
+        if batches
+        else stub.StreamEvents(request, metadata=metadata)
+    )
     await stream.wait_for_connection()
     ready.set()
     async for message in stream:

@@ -145,10 +145,12 @@ async def test_batches_carry_what_queued_in_order_then_one_at_a_time(
 ) -> None:
     published = [await publish(hub_stub, admin, custom_event(n=n)) for n in range(5)]
     request = hub_pb2.StreamEventsRequest(types=["CustomEvent"], after=published[0].id)
-    stream = hub_stub.StreamEventBatches(request, metadata=admin.metadata)
-    first: hub_pb2.StreamEventBatch = await asyncio.wait_for(stream.read(), 10)  # type: ignore[assignment]
+    stream = hub_stub.StreamEventBatches(
+        hub_pb2.StreamEventBatchesRequest(request=request), metadata=admin.metadata
+    )
+    first: hub_pb2.StreamEventBatchesResponse = await asyncio.wait_for(stream.read(), 10)  # type: ignore[assignment]
     await publish(hub_stub, admin, custom_event(n=5))
-    second: hub_pb2.StreamEventBatch = await asyncio.wait_for(stream.read(), 10)  # type: ignore[assignment]
+    second: hub_pb2.StreamEventBatchesResponse = await asyncio.wait_for(stream.read(), 10)  # type: ignore[assignment]
     stream.cancel()
     # The replayed history had queued before the stream's first write: one message.
     assert numbers(list(first.events)) == [1, 2, 3, 4]
@@ -166,3 +168,25 @@ async def test_batches_are_bounded_and_keep_missed_on_the_event_after_the_gap() 
     assert [len(b) for b in received] == [64, 36]
     assert numbers(received[0] + received[1]) == list(range(50, 150))
     assert [r.missed for r in received[0][:2]] == [49, 0]
+
+
+async def test_batches_hold_at_most_max_events(
+    hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
+) -> None:
+    published = [await publish(hub_stub, admin, custom_event(n=n)) for n in range(5)]
+    request = hub_pb2.StreamEventsRequest(types=["CustomEvent"], after=published[0].id)
+    stream = hub_stub.StreamEventBatches(
+        hub_pb2.StreamEventBatchesRequest(request=request, max_events=3), metadata=admin.metadata
+    )
+    batches = [await asyncio.wait_for(stream.read(), 10) for _ in range(2)]
+    stream.cancel()
+    assert [numbers(list(b.events)) for b in batches] == [[1, 2, 3], [4]]  # type: ignore[union-attr]
+    too_many = hub_stub.StreamEventBatches(
+        hub_pb2.StreamEventBatchesRequest(request=request, max_events=65), metadata=admin.metadata
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await too_many.read()
+    assert (raised.value.code(), raised.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "max_events: at most 64 (0 for 64)",
+    )

@@ -11,6 +11,7 @@ from monotreme.actions.outcome import Outcome
 from monotreme.actions.registry import ActionRegistry
 from monotreme.automation.webhooks import Webhooks
 from monotreme.call import Call
+from monotreme.errors import InvalidArgument
 from monotreme.events.bus import EventBus, Subscription
 from monotreme.events.types import published_type
 from monotreme.identity.permissions import Permissions
@@ -69,10 +70,12 @@ class HubService:
             yield batch[0]
 
     async def StreamEventBatches(
-        self, request: hub_pb2.StreamEventsRequest, call: Call
-    ) -> AsyncIterator[hub_pb2.StreamEventBatch]:
-        async for batch in self._stream(request, call, BATCH_SIZE):
-            yield hub_pb2.StreamEventBatch(events=batch)
+        self, request: hub_pb2.StreamEventBatchesRequest, call: Call
+    ) -> AsyncIterator[hub_pb2.StreamEventBatchesResponse]:
+        if request.max_events > BATCH_SIZE:
+            raise InvalidArgument(f"max_events: at most {BATCH_SIZE} (0 for {BATCH_SIZE})")
+        async for batch in self._stream(request.request, call, request.max_events or BATCH_SIZE):
+            yield hub_pb2.StreamEventBatchesResponse(events=batch)
 
     async def _stream(
         self, request: hub_pb2.StreamEventsRequest, call: Call, limit: int

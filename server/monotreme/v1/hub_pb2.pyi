@@ -267,7 +267,35 @@ class StreamEventsResponse(_message.Message):
 Global___StreamEventsResponse: _TypeAlias = StreamEventsResponse  # noqa: Y015
 
 @_typing.final
-class StreamEventBatch(_message.Message):
+class StreamEventBatchesRequest(_message.Message):
+    """Which events to stream in batches."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_FIELD_NUMBER: _builtins.int
+    MAX_EVENTS_FIELD_NUMBER: _builtins.int
+    max_events: _builtins.int
+    """Events a message holds at most, from 1 to 64; 0 for 64."""
+    @_builtins.property
+    def request(self) -> Global___StreamEventsRequest:
+        """Which events, and where to resume: as StreamEvents takes them."""
+
+    def __init__(
+        self,
+        *,
+        request: Global___StreamEventsRequest | None = ...,
+        max_events: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_events", b"max_events", "request", b"request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamEventBatchesRequest: _TypeAlias = StreamEventBatchesRequest  # noqa: Y015
+
+@_typing.final
+class StreamEventBatchesResponse(_message.Message):
     """Events as they queued for one subscriber."""
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -288,7 +316,7 @@ class StreamEventBatch(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___StreamEventBatch: _TypeAlias = StreamEventBatch  # noqa: Y015
+Global___StreamEventBatchesResponse: _TypeAlias = StreamEventBatchesResponse  # noqa: Y015
 
 @_typing.final
 class PublishEventRequest(_message.Message):

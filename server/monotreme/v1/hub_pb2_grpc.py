@@ -51,8 +51,8 @@ class HubServiceStub:
                 _registered_method=True)
         self.StreamEventBatches = channel.unary_stream(
                 '/monotreme.v1.HubService/StreamEventBatches',
-                request_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.SerializeToString,
-                response_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatch.FromString,
+                request_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatchesRequest.SerializeToString,
+                response_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatchesResponse.FromString,
                 _registered_method=True)
         self.PublishEvent = channel.unary_unary(
                 '/monotreme.v1.HubService/PublishEvent',
@@ -147,8 +147,8 @@ def add_HubServiceServicer_to_server(servicer, server):
             ),
             'StreamEventBatches': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamEventBatches,
-                    request_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.FromString,
-                    response_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatch.SerializeToString,
+                    request_deserializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatchesRequest.FromString,
+                    response_serializer=monotreme_dot_v1_dot_hub__pb2.StreamEventBatchesResponse.SerializeToString,
             ),
             'PublishEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.PublishEvent,
@@ -250,8 +250,8 @@ class HubService:
             request,
             target,
             '/monotreme.v1.HubService/StreamEventBatches',
-            monotreme_dot_v1_dot_hub__pb2.StreamEventsRequest.SerializeToString,
-            monotreme_dot_v1_dot_hub__pb2.StreamEventBatch.FromString,
+            monotreme_dot_v1_dot_hub__pb2.StreamEventBatchesRequest.SerializeToString,
+            monotreme_dot_v1_dot_hub__pb2.StreamEventBatchesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,7 +46,7 @@ class HubServiceStub:
     """
     StreamEvents: _grpc.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]
     """Streams the events the caller may see, filtered server-side."""
-    StreamEventBatches: _grpc.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventBatch]
+    StreamEventBatches: _grpc.UnaryStreamMultiCallable[_hub_pb2.StreamEventBatchesRequest, _hub_pb2.StreamEventBatchesResponse]
     """Streams what StreamEvents streams, several events to a message when
     they queue up (a subscriber that keeps up gets one a message): one write
     instead of many when many subscribers share a busy hub. The same
@@ -83,7 +83,7 @@ class HubServiceAsyncStub(HubServiceStub):
     """
     StreamEvents: _aio.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventsResponse]  # type: ignore[assignment]
     """Streams the events the caller may see, filtered server-side."""
-    StreamEventBatches: _aio.UnaryStreamMultiCallable[_hub_pb2.StreamEventsRequest, _hub_pb2.StreamEventBatch]  # type: ignore[assignment]
+    StreamEventBatches: _aio.UnaryStreamMultiCallable[_hub_pb2.StreamEventBatchesRequest, _hub_pb2.StreamEventBatchesResponse]  # type: ignore[assignment]
     """Streams what StreamEvents streams, several events to a message when
     they queue up (a subscriber that keeps up gets one a message): one write
     instead of many when many subscribers share a busy hub. The same
@@ -133,9 +133,9 @@ class HubServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def StreamEventBatches(
         self,
-        request: _hub_pb2.StreamEventsRequest,
+        request: _hub_pb2.StreamEventBatchesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_hub_pb2.StreamEventBatch], _abc.AsyncIterator[_hub_pb2.StreamEventBatch]]:
+    ) -> _typing.Union[_abc.Iterator[_hub_pb2.StreamEventBatchesResponse], _abc.AsyncIterator[_hub_pb2.StreamEventBatchesResponse]]:
         """Streams what StreamEvents streams, several events to a message when
         they queue up (a subscriber that keeps up gets one a message): one write
         instead of many when many subscribers share a busy hub. The same

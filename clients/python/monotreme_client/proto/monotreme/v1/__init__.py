@@ -38,7 +38,8 @@ __all__ = (
     "RevokeTokenRequest",
     "RevokeTokenResponse",
     "Session",
-    "StreamEventBatch",
+    "StreamEventBatchesRequest",
+    "StreamEventBatchesResponse",
     "StreamEventsRequest",
     "StreamEventsResponse",
     "Token",
@@ -842,7 +843,27 @@ default_message_pool.register_message("monotreme.v1", "Session", Session)
 
 
 @dataclass(eq=False, repr=False)
-class StreamEventBatch(betterproto2.Message):
+class StreamEventBatchesRequest(betterproto2.Message):
+    """
+    Which events to stream in batches.
+    """
+
+    request: "StreamEventsRequest | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Which events, and where to resume: as StreamEvents takes them.
+    """
+
+    max_events: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+    """
+    Events a message holds at most, from 1 to 64; 0 for 64.
+    """
+
+
+default_message_pool.register_message("monotreme.v1", "StreamEventBatchesRequest", StreamEventBatchesRequest)
+
+
+@dataclass(eq=False, repr=False)
+class StreamEventBatchesResponse(betterproto2.Message):
     """
     Events as they queued for one subscriber.
     """
@@ -853,7 +874,9 @@ class StreamEventBatch(betterproto2.Message):
     """
 
 
-default_message_pool.register_message("monotreme.v1", "StreamEventBatch", StreamEventBatch)
+default_message_pool.register_message(
+    "monotreme.v1", "StreamEventBatchesResponse", StreamEventBatchesResponse
+)
 
 
 @dataclass(eq=False, repr=False)
