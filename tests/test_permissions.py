@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,7 +20,6 @@ import pytest
 from aiohttp import WSMsgType
 from google.protobuf import json_format
 from monotreme.call import Principal
-from monotreme.cli import main
 from monotreme.config import Config
 from monotreme.errors import ConfigError, InvalidArgument
 from monotreme.scopes import covers, may_read, may_run, parse_scopes
@@ -445,34 +445,38 @@ async def test_scopes_are_checked_when_a_token_is_created(
     assert [(t.name, list(t.scopes)) for t in listed.tokens] == [("phone", ["execute:procedure.at_home"])]
 
 
+async def monotreme_cli(*args: str) -> tuple[int, str, str]:
+    """`monotreme ARGS` as a user runs it: (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monotreme",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 async def test_the_cli_creates_scoped_tokens(
-    server: Server,
-    hub_stub: hub_pb2_grpc.HubServiceStub,
-    admin: Credentials,
-    capsys: pytest.CaptureFixture[str],
+    server: Server, hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
 ) -> None:
     data_dir = str(server.config.data_dir)
-    main(
-        [
-            "token",
-            "create",
-            "--data-dir",
-            data_dir,
-            "--user",
-            "admin",
-            "--name",
-            "cli",
-            "--scope",
-            "execute:variable.get",
-        ]
-    )
-    token = capsys.readouterr().out.strip()
+    code, out, _ = await monotreme_cli(
+        "token", "create", "--data-dir", data_dir, "--user", "admin", "--name", "cli",
+        "--scope", "execute:variable.get",
+    )  # fmt: skip
+    assert code == 0
+    token = out.strip()
     assert (await output(hub_stub, token, "variable.get", name="x")) == {"x": None}
     refused = await grpc_refusal(hub_stub.Execute(request("variable.set", x=1), metadata=bearer(token)))
     assert refused[1] == "MISSING_SCOPE"
-    with pytest.raises(SystemExit) as exited:
-        main(["token", "create", "--data-dir", data_dir, "--user", "admin", "--scope", "everything"])
-    assert str(exited.value).startswith("monotreme: error: unknown scope 'everything'")
+    code, _, err = await monotreme_cli(
+        "token", "create", "--data-dir", data_dir, "--user", "admin", "--scope", "everything"
+    )
+    assert code == 1 and err.startswith("monotreme: error: unknown scope 'everything'")
 
 
 # Signed web hooks

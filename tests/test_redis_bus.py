@@ -1,6 +1,7 @@
 """The Redis bus: `monotreme serve --bus redis://...` processes sharing one
-data dir and one Redis behave as one hub. Real redis-server (tests/services.py)
-and real `monotreme serve` subprocesses."""
+Redis and one store (the SQLite file of a data dir they share, or
+PostgreSQL) behave as one hub. Real redis-server and PostgreSQL
+(tests/services.py) and real `monotreme serve` subprocesses."""
 
 from __future__ import annotations
 
@@ -68,10 +69,11 @@ async def publish_on(server: SpawnedServer, admin: Credentials, event: hub_pb2.E
 
 
 async def spawn_hubs(
-    spawn: Spawn, tmp_path: Path, redis_url: str, count: int, *args: str
+    spawn: Spawn, tmp_path: Path, redis_url: str, count: int, *args: str, store_url: str | None = None
 ) -> list[SpawnedServer]:
     # One after another: the first makes the store, the others find it.
-    return [await spawn(tmp_path / "data", "--bus", redis_url, *args) for _ in range(count)]
+    store = ("--store", store_url) if store_url else ()
+    return [await spawn(tmp_path / "data", "--bus", redis_url, *store, *args) for _ in range(count)]
 
 
 async def until_health(server: SpawnedServer, expected: tuple[int, int]) -> None:
@@ -212,11 +214,13 @@ async def test_publishing_while_redis_is_down_is_unavailable(own_redis: RedisSer
 
 
 async def test_processes_share_tokens_events_hooks_and_schedules(
-    tmp_path: Path, redis: RedisServer, spawn_server: Spawn
+    tmp_path: Path, redis: RedisServer, store_url: str | None, spawn_server: Spawn
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG)
-    hubs = await spawn_hubs(spawn_server, tmp_path, redis.url, 3, "--config", str(config))
+    hubs = await spawn_hubs(
+        spawn_server, tmp_path, redis.url, 3, "--config", str(config), store_url=store_url
+    )
     channels = [grpc.aio.insecure_channel(h.grpc_target) for h in hubs]
     try:
         admin = await register_admin(channels[0])
@@ -260,9 +264,9 @@ async def test_processes_share_tokens_events_hooks_and_schedules(
 
 
 async def test_revoking_a_token_on_one_process_ends_its_streams_on_the_others(
-    tmp_path: Path, redis: RedisServer, spawn_server: Spawn
+    tmp_path: Path, redis: RedisServer, store_url: str | None, spawn_server: Spawn
 ) -> None:
-    first, second = await spawn_hubs(spawn_server, tmp_path, redis.url, 2)
+    first, second = await spawn_hubs(spawn_server, tmp_path, redis.url, 2, store_url=store_url)
     async with (
         grpc.aio.insecure_channel(first.grpc_target) as one,
         grpc.aio.insecure_channel(second.grpc_target) as two,
@@ -353,9 +357,9 @@ async def test_redis_restarted_mid_stream(
 
 
 async def test_a_process_killed_mid_load_loses_no_acknowledged_publish(
-    tmp_path: Path, redis: RedisServer, spawn_server: Spawn
+    tmp_path: Path, redis: RedisServer, store_url: str | None, spawn_server: Spawn
 ) -> None:
-    victim, survivor = await spawn_hubs(spawn_server, tmp_path, redis.url, 2)
+    victim, survivor = await spawn_hubs(spawn_server, tmp_path, redis.url, 2, store_url=store_url)
     async with grpc.aio.insecure_channel(survivor.grpc_target) as channel:
         admin = await register_admin(channel)
         stream = hub_pb2_grpc.HubServiceStub(channel).StreamEvents(
