@@ -72,11 +72,13 @@ async def test_three_processes_share_users_tokens_and_variables(
     await _execute(c.grpc_target, created.token, "variable.unset", name="at_home")
     listed = await _execute(b.grpc_target, created.token, "variable.list")
     assert dict(listed.struct_value) == {"temperature": 21.5}
-    # Revoked on C: refused at once on every process, A and B included, which used it.
+    # Revoked on C: refused on every process, A and B included, which used it,
+    # within a second (a process looks at a shared SQLite file every 0.25 s).
     async with grpc.aio.insecure_channel(c.grpc_target) as channel:
         await auth_pb2_grpc.AuthServiceStub(channel).RevokeToken(
             auth_pb2.RevokeTokenRequest(id=created.info.id), metadata=admin.metadata
         )
+    await asyncio.sleep(1.0)
     for server in (a, b, c):
         async with grpc.aio.insecure_channel(server.grpc_target) as channel:
             error = await refused(
