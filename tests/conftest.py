@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import resource
 import shutil
 import signal
 import sys
@@ -224,13 +223,13 @@ async def spawn_server() -> AsyncIterator[Callable[..., Awaitable[SpawnedServer]
     async def spawn(data_dir: Path, *args: str, open_files: int | None = None) -> SpawnedServer:
         """`open_files`: the server's soft limit on open files (`ulimit -n`)."""
 
-        def limit_files() -> None:
-            if open_files is not None:
-                resource.setrlimit(
-                    resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-                )
-
+        # prlimit sets `ulimit -n` rather than a preexec_fn: Python code run
+        # between fork and exec, in a process running gRPC's threads, can start
+        # gRPC's fork handlers in the child, which then dies of "epoll_wait
+        # error: Bad file descriptor" once the fds are closed for exec.
+        limit = ("prlimit", f"--nofile={open_files}:", "--") if open_files is not None else ()
         process = await asyncio.create_subprocess_exec(
+            *limit,
             sys.executable,
             "-m",
             "monotreme",
@@ -247,7 +246,6 @@ async def spawn_server() -> AsyncIterator[Callable[..., Awaitable[SpawnedServer]
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            preexec_fn=limit_files,
         )
         server = SpawnedServer(process)
         spawned.append(server)
