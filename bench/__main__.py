@@ -1,6 +1,6 @@
 """Runs every benchmark and writes BENCHMARKS.md, results.json and the plots.
 
-    python -m bench            # the full run (about ten minutes on two cores)
+    python -m bench            # the full run (about sixteen minutes on two cores)
     python -m bench --quick    # a tiny load, to check that the harness works
     python -m bench --render   # BENCHMARKS.md again from bench-results/results.json
 
