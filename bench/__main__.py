@@ -93,9 +93,11 @@ def _redis(
         for t in REDIS_TRANSPORTS
     }
     try:
+        # They share the data dir, and so one token.
+        shared, token = work / "redis-hub", procs.account(work / "redis-hub")
         for count in REDIS_PROCESSES:
             # A fresh set each time: an idle process on the bus still reads every event.
-            servers = [procs.start_monotreme(work / "redis-hub", "--bus", url) for _ in range(count)]
+            servers = [procs.start_monotreme(shared, "--bus", url, token=token) for _ in range(count)]
             try:
                 for t in REDIS_TRANSPORTS:
                     scale[t][str(count)] = asdict(
@@ -108,7 +110,7 @@ def _redis(
             finally:
                 for s in servers:
                     s.stop()
-        workers = procs.start_monotreme(work / "redis-hub", "--bus", url, "--workers", "2")
+        workers = procs.start_monotreme(shared, "--bus", url, "--workers", "2", token=token)
         try:
             hub_url, workers_url = (f"http://127.0.0.1:{s.ports['HTTP']}/execute" for s in (hub, workers))
             execute = _rounds(

@@ -72,17 +72,24 @@ def free_port() -> int:
 
 def _monotreme(*args: str) -> str:
     command = [sys.executable, "-m", "monotreme", *args]
-    return subprocess.run(
-        command, input="bench-password\n", capture_output=True, text=True, check=True
-    ).stdout
+    done = subprocess.run(command, input="bench-password\n", capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    return done.stdout
 
 
-def start_monotreme(data_dir: Path, *options: str) -> Server:
-    """A hub with the user `bench` (added on a fresh data dir) and a new API
-    token for it; `options` go to `monotreme serve` (`--bus URL`, `--workers N`)."""
+def account(data_dir: Path) -> str:
+    """The user `bench` (added on a fresh data dir) and a new API token for it.
+    One a second at most: the CLI names a token by the second it was made."""
     if not (data_dir / "monotreme.db").exists():
         _monotreme("user", "add", "bench", "--password-stdin", "--data-dir", str(data_dir))
-    token = _monotreme("token", "create", "--user", "bench", "--data-dir", str(data_dir)).strip()
+    return _monotreme("token", "create", "--user", "bench", "--data-dir", str(data_dir)).strip()
+
+
+def start_monotreme(data_dir: Path, *options: str, token: str | None = None) -> Server:
+    """`monotreme serve` on `data_dir` with `options` (`--bus URL`, `--workers N`),
+    and `token`, one `account` made, else a fresh account and token."""
+    token = token or account(data_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "monotreme", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
          "--grpc-port", "0", "--http-port", "0", *options],
