@@ -1,6 +1,6 @@
 """Runs every benchmark and writes BENCHMARKS.md, results.json and the plots.
 
-    python -m bench            # the full run (about ten minutes on two cores)
+    python -m bench            # the full run (about sixteen minutes on two cores)
     python -m bench --quick    # a tiny load, to check that the harness works
     python -m bench --render   # BENCHMARKS.md again from bench-results/results.json
 
@@ -16,6 +16,7 @@ import json
 import platform
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
@@ -42,19 +43,97 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _rounds(rounds: int, measures: dict[str, Callable[[], load.Load]]) -> dict[str, Any]:
+    """Takes every measure in turn, `rounds` times; the medians of each, and errors summed."""
+    loads: dict[str, list[load.Load]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            loads[name].append(measure())
+    medians: dict[str, Any] = {
+        name: {key: statistics.median(getattr(x, key) for x in runs) for key in ("rps", "p50_ms", "p99_ms")}
+        for name, runs in loads.items()
+    }
+    return {**medians, "errors": sum(x.errors for runs in loads.values() for x in runs)}
+
+
 def _pairs(rounds: int, measure_base: Any, measure_ours: Any) -> dict[str, Any]:
     """Alternates baseline and Monotreme `rounds` times; medians and their ratio."""
-    base, ours = [], []
-    for _ in range(rounds):
-        base.append(measure_base())
-        ours.append(measure_ours())
+    pair = _rounds(rounds, {"baseline": measure_base, "monotreme": measure_ours})
+    return {**pair, "ratio": pair["monotreme"]["rps"] / pair["baseline"]["rps"]}
 
-    def median(loads: list[load.Load]) -> dict[str, float]:
-        return {key: statistics.median(getattr(x, key) for x in loads) for key in ("rps", "p50_ms", "p99_ms")}
 
-    b, o = median(base), median(ours)
-    errors = sum(x.errors for x in base + ours)
-    return {"baseline": b, "monotreme": o, "ratio": o["rps"] / b["rps"], "errors": errors}
+# The scale-out: this many hub processes on one Redis bus, with the fan-out
+# transports measured on each (gRPC StreamEvents is left out: it is the
+# embedded table's slowest and would double the time); the latency the
+# Redis bus adds, at a pace that queues nothing.
+REDIS_PROCESSES = (1, 2, 4)
+REDIS_TRANSPORTS = ("ws", "grpc-batches")
+LATENCY_SUBSCRIBERS, LATENCY_RATE = 10, 100.0
+
+
+def _redis(
+    work: Path, hub: procs.Server, http_base: str, quick: bool, seconds: float, rounds: int
+) -> dict[str, Any]:
+    """Fan-out over 1, 2 and 4 processes on Redis, Redis's added latency and
+    `/execute` on `serve --workers 2`, each beside the embedded bus or one
+    process in the same run; a note instead when redis-server is absent."""
+    server = procs.start_redis(work)
+    if server is None:
+        return {"skipped": "redis-server is not installed (Debian: apt-get install redis-server)"}
+    url = f"redis://127.0.0.1:{server.ports['Redis']}/0"
+    subscribers = 10 if quick else 1000
+    # Half the embedded table's publishing: the deliveries (and the drain) are what take the time.
+    secs = max(1.0, seconds / 2)
+    try:
+        scale: dict[str, dict[str, Any]] = {
+            t: {"embedded": asdict(fanout.run([hub], t, subscribers, fanout.pace(subscribers), secs))}
+            for t in REDIS_TRANSPORTS
+        }
+        latency: dict[str, dict[str, Any]] = {
+            t: {"embedded": asdict(fanout.run([hub], t, LATENCY_SUBSCRIBERS, LATENCY_RATE, seconds))}
+            for t in REDIS_TRANSPORTS
+        }
+        # They share the data dir, and so one token.
+        shared, token = work / "redis-hub", procs.account(work / "redis-hub")
+        for count in REDIS_PROCESSES:
+            # A fresh set each time: an idle process on the bus still reads every event.
+            servers = [procs.start_monotreme(shared, "--bus", url, token=token) for _ in range(count)]
+            try:
+                for t in REDIS_TRANSPORTS:
+                    scale[t][str(count)] = asdict(
+                        fanout.run(servers, t, subscribers, fanout.pace(subscribers), secs)
+                    )
+                    if count == 1:
+                        latency[t]["redis"] = asdict(
+                            fanout.run(servers, t, LATENCY_SUBSCRIBERS, LATENCY_RATE, seconds)
+                        )
+            finally:
+                for s in servers:
+                    s.stop()
+        workers = procs.start_monotreme(shared, "--bus", url, "--workers", "2", token=token)
+        try:
+            hub_url, workers_url = (f"http://127.0.0.1:{s.ports['HTTP']}/execute" for s in (hub, workers))
+            execute = _rounds(
+                rounds,
+                {
+                    "baseline": lambda: load.wrk(f"http://{http_base}/execute", {}, 16, seconds),
+                    "one": lambda: load.wrk(hub_url, {"Authorization": f"Bearer {hub.token}"}, 16, seconds),
+                    "workers": lambda: load.wrk(
+                        workers_url, {"Authorization": f"Bearer {workers.token}"}, 16, seconds
+                    ),
+                },
+            )
+        finally:
+            workers.stop()
+    finally:
+        server.stop()
+    return {
+        "subscribers": subscribers,
+        "seconds": secs,
+        "scale_out": scale,
+        "latency": {"subscribers": LATENCY_SUBSCRIBERS, "rate": LATENCY_RATE, "runs": latency},
+        "execute_workers": {**execute, "workers_to_one": execute["workers"]["rps"] / execute["one"]["rps"]},
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -108,11 +187,12 @@ def run(quick: bool) -> dict[str, Any]:
             results["fanout_pace"] = {"deliveries": fanout.PACE_DELIVERIES, "events": fanout.PACE_EVENTS}
             results["fanout"] = {
                 transport: {
-                    n: asdict(fanout.run(hub, transport, n, rate=fanout.pace(n), seconds=seconds))
+                    n: asdict(fanout.run([hub], transport, n, rate=fanout.pace(n), seconds=seconds))
                     for n in subscribers
                 }
                 for transport in fanout.TRANSPORTS
             }
+            results["redis"] = _redis(work, hub, base_http, quick, seconds, rounds)
         finally:
             for server in (hub, http_base, grpc_base):
                 server.stop()

@@ -54,8 +54,8 @@ class Fanout:
     rate: float
     p50_ms: float
     p99_ms: float
-    # The server's resident memory with every subscriber connected, and the
-    # share of one core it used while delivering.
+    # The servers' resident memory with every subscriber connected, and the
+    # share of one core they used while delivering (summed over the servers).
     rss_mb: float
     server_cpu: float
 
@@ -163,34 +163,41 @@ async def _publish(target: str, token: str, rate: float, seconds: float) -> tupl
 
 
 def run(
-    server: Server, transport: str, subscribers: int, rate: float, seconds: float, processes: int = 2
+    servers: Sequence[Server],
+    transport: str,
+    subscribers: int,
+    rate: float,
+    seconds: float,
+    processes: int = 2,
 ) -> Fanout:
-    """Subscribers in `processes` processes, then paced publishing; the tallies."""
-    http_target, grpc_target = f"127.0.0.1:{server.ports['HTTP']}", f"127.0.0.1:{server.ports['gRPC']}"
-    token = server.token
-    processes = min(processes, subscribers)
+    """Subscribers in `processes` processes (at least one per server), spread
+    evenly over `servers`, then paced publishing to the first; the tallies."""
+    token = servers[0].token
+    # Every subscriber process talks to one server, so there are as many for each.
+    processes = min(len(servers) * -(-processes // len(servers)), subscribers)
     shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
-    target = http_target if transport == "ws" else grpc_target
+    targets = [_target(servers[i % len(servers)], transport) for i in range(processes)]
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "bench.fanout", transport, target, token, str(share)],
             stdout=subprocess.PIPE,
             text=True,
         )
-        for share in shares
+        for target, share in zip(targets, shares, strict=True)
     ]
     for child in children:
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
             raise RuntimeError("a subscriber process failed to connect")
     time.sleep(0.5)  # a websocket's subscription starts just after its handshake
-    rss, cpu = server.rss_mb(), server.cpu_seconds()
-    published, started = asyncio.run(_publish(grpc_target, token, rate, seconds))
+    rss = sum(s.rss_mb() for s in servers)
+    cpu = sum(s.cpu_seconds() for s in servers)
+    published, started = asyncio.run(_publish(_target(servers[0], "grpc"), token, rate, seconds))
     results = []
     for child in children:
         out, _ = child.communicate(timeout=180)
         results.append(json.loads(out))
-    cpu = server.cpu_seconds() - cpu
+    cpu = sum(s.cpu_seconds() for s in servers) - cpu
     latencies = sorted(ms * 1000 for r in results for ms in r["latencies"])
     delivered = sum(r["received"] for r in results)
     last = max(r["last"] for r in results)
@@ -205,6 +212,10 @@ def run(
         rss_mb=rss,
         server_cpu=cpu / max(last - started, 1e-9),
     )
+
+
+def _target(server: Server, transport: str) -> str:
+    return f"127.0.0.1:{server.ports['HTTP' if transport == 'ws' else 'gRPC']}"
 
 
 def main() -> None:

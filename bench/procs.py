@@ -1,10 +1,11 @@
 """The servers under test, each in a process of its own: `monotreme serve` with
-a user and an API token, and the bare baselines."""
+a user and an API token, the bare baselines, and a redis-server for the bus."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import redis
 
 _LISTENING = re.compile(r"(gRPC|HTTP) listening on \S+:(\d+)")
 
@@ -47,12 +50,13 @@ class Server:
 
 
 def _wait_ready(server: Server, ready: str) -> None:
+    """Until a line of its output matches the regular expression `ready`."""
     assert server.process.stdout is not None
     started = time.monotonic()
     for line in server.process.stdout:
         if match := _LISTENING.search(line):
             server.ports[match[1]] = int(match[2])
-        if line.rstrip().endswith(ready):
+        if re.search(ready, line.rstrip()):
             server.startup = time.monotonic() - started
             # Keep draining its output so it never blocks on a full pipe.
             threading.Thread(target=server.process.stdout.read, daemon=True).start()
@@ -68,23 +72,60 @@ def free_port() -> int:
 
 def _monotreme(*args: str) -> str:
     command = [sys.executable, "-m", "monotreme", *args]
-    return subprocess.run(
-        command, input="bench-password\n", capture_output=True, text=True, check=True
-    ).stdout
+    done = subprocess.run(command, input="bench-password\n", capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    return done.stdout
 
 
-def start_monotreme(data_dir: Path) -> Server:
-    """A fresh hub with the user `bench` and an API token for it."""
+def account(data_dir: Path) -> str:
+    """The user `bench` (added on a fresh data dir) and a new API token for it.
+    One a second at most: the CLI names a token by the second it was made."""
     if not (data_dir / "monotreme.db").exists():
         _monotreme("user", "add", "bench", "--password-stdin", "--data-dir", str(data_dir))
-    token = _monotreme("token", "create", "--user", "bench", "--data-dir", str(data_dir)).strip()
+    return _monotreme("token", "create", "--user", "bench", "--data-dir", str(data_dir)).strip()
+
+
+def start_monotreme(data_dir: Path, *options: str, token: str | None = None) -> Server:
+    """`monotreme serve` on `data_dir` with `options` (`--bus URL`, `--workers N`),
+    and `token`, one `account` made, else a fresh account and token."""
+    token = token or account(data_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "monotreme", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-         "--grpc-port", "0", "--http-port", "0"],
+         "--grpc-port", "0", "--http-port", "0", *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     server = Server(process, token=token)
-    _wait_ready(server, ": ready")
+    # A supervisor (`--workers`) is ready once all its workers are.
+    _wait_ready(server, r"ready: \d+ workers" if "--workers" in options else r": ready$")
+    return server
+
+
+def start_redis(directory: Path) -> Server | None:
+    """Debian's redis-server on a free loopback port, its files in `directory`
+    (no persistence); None when it is not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    server = Server(process, ports={"Redis": port})
+    started = time.monotonic()
+    with redis.Redis(host="127.0.0.1", port=port) as client:
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() - started > 10:
+                    server.stop()
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.02)
+    server.startup = time.monotonic() - started
     return server
 
 

@@ -77,6 +77,65 @@ def _fanout_table(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _redis(r: dict[str, Any]) -> list[str]:
+    """The scale-out section: fan-out over processes on one Redis bus, the
+    latency Redis adds, `/execute` on workers; or why it was skipped."""
+    if "skipped" in r:
+        return [f"*Skipped: {r['skipped']}.*"]
+    n, lat, x = r["subscribers"], r["latency"], r["execute_workers"]
+    lines = [
+        f"**Fan-out, {n:,} subscribers** spread evenly over the processes (one subscriber process or more",
+        f"for each), one publisher on the first; {r['seconds']:g} s of publishing at the pace above. The",
+        "embedded bus is one process without Redis; the ratio is of deliveries/s against it. RSS and CPU",
+        "are summed over the hub's processes (not counting redis-server).",
+        "",
+        "| transport | bus | processes | delivered/s | ratio | missed | p50 ms | p99 ms | RSS MB | CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for transport, runs in r["scale_out"].items():
+        embedded = runs["embedded"]["rate"]
+        for key, f in runs.items():
+            bus, processes = ("embedded", "1") if key == "embedded" else ("Redis", key)
+            lines.append(
+                f"| {transport} | {bus} | {processes} | {f['rate']:,.0f} | {f['rate'] / embedded:.2f} | "
+                f"{f['missed']} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['rss_mb']:.0f} | "
+                f"{f['server_cpu']:.0%} |"
+            )
+    lines += [
+        "",
+        f"**Latency Redis adds**, publish to receipt: {lat['subscribers']} subscribers,",
+        f"{lat['rate']:g} events/s, one process.",
+        "",
+        "| transport | embedded p50 / p99 ms | Redis p50 / p99 ms | added p50 / p99 ms |",
+        "|---|---|---|---|",
+    ]
+    for transport, pair in lat["runs"].items():
+        e, o = pair["embedded"], pair["redis"]
+        lines.append(
+            f"| {transport} | {e['p50_ms']:.1f} / {e['p99_ms']:.1f} | "
+            f"{o['p50_ms']:.1f} / {o['p99_ms']:.1f} | "
+            f"{o['p50_ms'] - e['p50_ms']:+.1f} / {o['p99_ms'] - e['p99_ms']:+.1f} |"
+        )
+    lines += [
+        "",
+        "**HTTP `POST /execute`, 16 connections**: `serve --workers 2 --bus redis://…` against one",
+        "process (`serve`, the embedded bus) and the bare aiohttp echo, alternating round by round.",
+        "",
+        "| server | req/s | p50 / p99 ms | ratio to baseline |",
+        "|---|---|---|---|",
+    ]
+    names = {"baseline": "bare aiohttp", "one": "one process", "workers": "2 workers on Redis"}
+    for key, name in names.items():
+        m = x[key]
+        lines.append(
+            f"| {name} | {m['rps']:,.0f} | {m['p50_ms']:.1f} / {m['p99_ms']:.1f} | "
+            f"{m['rps'] / x['baseline']['rps']:.2f} |"
+        )
+    ratio = x["workers_to_one"]
+    lines += ["", f"2 workers against one process: ratio **{ratio:.2f}** ({x['errors']} errors)."]
+    return lines
+
+
 def _plots(r: dict[str, Any], out: Path) -> list[str]:
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, key, title in ((axes[0], "http_by_concurrency", "HTTP /execute"),
@@ -151,6 +210,10 @@ def write(r: dict[str, Any], path: Path, out: Path) -> None:
         f"{r['fanout_pace']['events']:,} events/s, whichever is fewer), subscribers in two processes.",
         "",
         *_fanout_table(r),
+        "",
+        "## Scale-out on Redis",
+        "",
+        *_redis(r["redis"]),
         "",
         "## Start-up and memory",
         "",
