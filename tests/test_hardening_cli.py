@@ -150,3 +150,19 @@ async def test_ctrl_c_at_the_password_prompt(tmp_path: Path) -> None:
     )
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert (process.returncode, stderr.decode()) == (130, "")
+
+
+async def test_unnamed_tokens_made_within_a_second_do_not_collide(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monotreme", "user", "add", "alice", "--password-stdin", "--data-dir", data_dir,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await process.communicate(b"correct horse battery staple\n")
+    assert process.returncode == 0
+    # Together, so that they fall within one second.
+    create = ("monotreme", "token", "create", "--user", "alice", "--data-dir", data_dir)
+    made = await asyncio.gather(monotreme(*create), monotreme(*create))
+    assert [code for code, _, _ in made] == [0, 0]
+    first, second = (out.strip() for _, out, _ in made)
+    assert first.startswith("mt_") and second.startswith("mt_") and first != second

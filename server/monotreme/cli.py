@@ -297,7 +297,8 @@ def _token_create(args: argparse.Namespace) -> None:
     from monotreme.scopes import parse_scopes
 
     with _accounts(_config(args)) as accounts:
-        name = args.name or f"cli-{int(time.time())}"
+        # Unique without a name: two made within a second must not collide.
+        name = args.name or f"cli-{int(time.time())}-{os.urandom(3).hex()}"
         secret, _ = accounts.create_token(args.user, name, args.expires, scopes=parse_scopes(args.scopes))
     print(secret)
 
