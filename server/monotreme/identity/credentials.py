@@ -10,8 +10,9 @@ Tokens seen are kept in memory, so a call costs no query; a revocation drops
 them at once (it goes through Revocations), so it still takes effect on the
 next call, also when another server process revoked it (on the Redis bus,
 that process tells this one). Other processes on the store (`--workers`,
-PostgreSQL) revoke tokens too: the tokens kept are dropped whenever another
-process may have written to the store (on PostgreSQL, every call reads its token).
+PostgreSQL) revoke tokens too: the tokens kept are dropped once the store says
+another process wrote (a SQLite file is asked every 0.25 s at most; on
+PostgreSQL, every call reads its token).
 """
 
 from __future__ import annotations
