@@ -127,6 +127,9 @@ async def test_metrics_count_a_known_mix_of_calls(make_server: MakeServer) -> No
     latency = "monotreme_rpc_duration_seconds_count"
     assert delta(before, after, latency, rpc="Execute", door="grpc") == 5
     assert delta(before, after, latency, rpc="Execute", door="http") == 3
+    buckets = "monotreme_rpc_duration_seconds_bucket"
+    assert delta(before, after, buckets, rpc="Execute", door="grpc", le="+Inf") == 5
+    assert 0 <= delta(before, after, buckets, rpc="Execute", door="grpc", le="0.005") <= 5
     assert delta(before, after, "monotreme_streams_open", rpc="StreamEvents", door="grpc") == 1
     # The web hook's event and the published one; the stream took the latter.
     assert delta(before, after, "monotreme_events_published_total") == 2

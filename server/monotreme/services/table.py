@@ -93,22 +93,6 @@ def outcome_of(error: BaseException) -> str:
     return "INTERNAL"
 
 
-class _Observer:
-    """One RPC's metrics at one door, their labelled children resolved once."""
-
-    __slots__ = ("_calls", "_rpc", "ok", "seconds", "streams")
-
-    def __init__(self, method: Method, door: str) -> None:
-        name = method.descriptor.name
-        self._rpc, self._calls = (name, door), metrics.RPC_CALLS
-        self.ok = metrics.RPC_CALLS.labels(name, door, OK)
-        self.seconds = metrics.RPC_SECONDS.labels(name, door)
-        self.streams = metrics.STREAMS_OPEN.labels(name, door)
-
-    def failed(self, outcome: str) -> None:
-        self._calls.labels(*self._rpc, outcome).inc()
-
-
 class MethodTable:
     """Every RPC of `SERVICES`, bound to the objects implementing them. Every
     call of either door passes here: its metrics and its log context are kept
@@ -120,19 +104,14 @@ class MethodTable:
         unbound = [path for path, method in self.methods.items() if method.implementation is None]
         if unbound:
             raise TypeError(f"RPCs without an implementation: {', '.join(unbound)}")
-        self._observers: dict[tuple[str, str], _Observer] = {}
 
-    def _observe(self, method: Method, call: Call) -> tuple[CallContext, _Observer]:
+    def _observe(self, method: Method, call: Call) -> tuple[CallContext, metrics.RpcStats]:
         context = current_call.get()
         if context is None:  # called other than through a door (a test, an embedding)
             context = CallContext("", call.peer, request_id(call.metadata.get("x-request-id")))
             current_call.set(context)
         context.rpc, context.user, context.outcome = method.descriptor.name, "", ""
-        key = (method.path, context.door)
-        observer = self._observers.get(key)
-        if observer is None:
-            observer = self._observers[key] = _Observer(method, context.door)
-        return context, observer
+        return context, metrics.rpc_stats(method.descriptor.name, context.door)
 
     async def authorize(self, method: Method, call: Call) -> Call:
         """The call with its principal; raises Unauthenticated unless the method is public."""
@@ -146,22 +125,19 @@ class MethodTable:
     async def run(self, method: Method, call: Call, work: Callable[[Call], Awaitable[T]]) -> T:
         """`work(call)` once the call is authorized, as the unary RPC `method`:
         counted, timed and logged as one (an Execute outcome's refusal as its code)."""
-        context, observer = self._observe(method, call)
+        context, stats = self._observe(method, call)
         started = time.perf_counter()
         try:
             answer = await work(await self.authorize(method, call))
         except BaseException as e:
             context.outcome = outcome_of(e)
-            observer.failed(context.outcome)
             raise
-        finally:
-            observer.seconds.observe(time.perf_counter() - started)
-        if isinstance(answer, Outcome) and answer.refusal is not None:
-            context.outcome = outcome_of(answer.refusal)
-            observer.failed(context.outcome)
         else:
-            context.outcome = OK
-            observer.ok.inc()
+            refusal = answer.refusal if isinstance(answer, Outcome) else None
+            context.outcome = OK if refusal is None else outcome_of(refusal)
+        finally:
+            stats.took(time.perf_counter() - started)
+            stats.answered(context.outcome)
         return answer
 
     async def unary(self, method: Method, request: Message, call: Call) -> Message:
@@ -175,19 +151,19 @@ class MethodTable:
 
     async def stream(self, method: Method, request: Message, call: Call) -> AsyncGenerator[Message]:
         """Runs a server-streaming RPC; raises `ServiceError` for a refused call."""
-        context, observer = self._observe(method, call)
+        context, stats = self._observe(method, call)
         try:
             call = await self.authorize(method, call)
             assert method.implementation is not None
-            observer.streams.inc()
+            stats.streams += 1
             try:
                 async for response in method.implementation(request, call):
                     yield response
             finally:
-                observer.streams.dec()
+                stats.streams -= 1
         except BaseException as e:
             context.outcome = outcome_of(e)
-            observer.failed(context.outcome)
+            stats.answered(context.outcome)
             raise
         context.outcome = OK
-        observer.ok.inc()
+        stats.answered(OK)
