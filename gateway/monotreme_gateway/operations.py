@@ -15,7 +15,7 @@ from monotreme.v1 import auth_pb2
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from monotreme_gateway.invoker import Invoker
-from monotreme_gateway.transcoder.errors import Handler
+from monotreme_gateway.transcoder.errors import Handler, error_response
 from monotreme_gateway.transcoder.metadata import call_of
 
 # One line per request; off with `logging.access: false` (its level raised).
@@ -27,19 +27,20 @@ _GET_CURRENT_USER = "/monotreme.v1.AuthService/GetCurrentUser"
 @web.middleware
 async def served(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The request's log context while it is served (the RPCs it calls fill
-    in theirs), then its access log line; the query string is not logged:
-    it may hold a `token`."""
+    in theirs), any failure as the one JSON error body, then its access log
+    line; the query string is not logged: it may hold a `token`. (One
+    middleware, not one per concern: each costs every request a coroutine.)"""
     context = CallContext("http", request.remote or "", request_id(request.headers.get("X-Request-Id")))
     token = current_call.set(context)
     started = time.perf_counter()
     status = 500
     try:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except Exception as e:
+            response = error_response(request, e)
         status = response.status
         return response
-    except web.HTTPException as e:
-        status = e.status
-        raise
     finally:
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(

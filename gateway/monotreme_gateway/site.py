@@ -23,7 +23,7 @@ from monotreme_gateway.operations import HTTP_CONNECTIONS, metrics_handler, serv
 from monotreme_gateway.platypush import execute, webhooks, websockets
 from monotreme_gateway.platypush.auth import AuthEndpoint
 from monotreme_gateway.transcoder import codec
-from monotreme_gateway.transcoder.errors import GatewayError, errors_middleware
+from monotreme_gateway.transcoder.errors import GatewayError
 from monotreme_gateway.transcoder.handler import Transcoder
 
 log = logging.getLogger("monotreme")
@@ -34,7 +34,7 @@ MAX_CONNECTIONS = 1024
 
 def create_app(invoker: Invoker, *, max_body_bytes: int, public_metrics: bool = False) -> web.Application:
     """The HTTP door; `public_metrics`: `/metrics` without credentials."""
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[served, errors_middleware])
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[served])
     app[websockets.MAX_BODY_BYTES] = max_body_bytes
     app.router.add_get("/ws/events", functools.partial(websockets.events, invoker))
     app.router.add_get("/ws/requests", functools.partial(websockets.requests, invoker))

@@ -6,7 +6,9 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,12 @@ class Principal:
     scopes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Call:
-    """One RPC's caller: its metadata (lower-case keys), deadline and identity."""
+class Call(NamedTuple):
+    """One RPC's caller: its metadata (lower-case keys), deadline and identity.
+    A NamedTuple: immutable, and made in a fraction of a frozen dataclass's
+    time (some 1.5 µs), two or three times on every call's path."""
 
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = MappingProxyType({})
     # Absolute time.monotonic() by which the caller wants an answer; None for no limit.
     deadline: float | None = None
     peer: str = ""
@@ -59,7 +62,7 @@ class Call:
         )
 
     def authenticated(self, principal: Principal) -> Call:
-        """This call, made by `principal` (cheaper than dataclasses.replace on every call)."""
+        """This call, made by `principal` (cheaper than `_replace` on every call)."""
         return Call(self.metadata, self.deadline, self.peer, principal, self.on_stream_start)
 
     @property

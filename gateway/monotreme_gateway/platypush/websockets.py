@@ -8,7 +8,6 @@ handshake and is closed with 1008 and the reason, so clients see why.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from typing import Any
 
@@ -222,7 +221,7 @@ async def _close_when_credentials_end(socket: Socket, watching: asyncio.Event) -
     async def started() -> None:
         watching.set()
 
-    call = dataclasses.replace(socket.call, on_stream_start=started)
+    call = socket.call._replace(on_stream_start=started)
     rpc = socket.invoker.methods[_WATCH_CREDENTIALS]
     try:
         async for _ in socket.invoker.stream(rpc, auth_pb2.WatchCredentialsRequest(), call):

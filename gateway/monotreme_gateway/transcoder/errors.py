@@ -92,23 +92,22 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure answers the one JSON error body; never a traceback."""
-    try:
-        return await handler(request)
-    except GatewayError as e:
-        return e.response()
-    except ServiceError as e:
-        return GatewayError.of(e).response()
-    except web.HTTPMethodNotAllowed as e:
-        return GatewayError.method_not_allowed(e.allowed_methods, request.path).response()
-    except web.HTTPNotFound:
+def error_response(request: web.Request, error: Exception) -> web.Response:
+    """The one JSON error body for what serving `request` raised; never a
+    traceback for the client (a bug is logged whole and answered 500)."""
+    if isinstance(error, GatewayError):
+        return error.response()
+    if isinstance(error, ServiceError):
+        return GatewayError.of(error).response()
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        return GatewayError.method_not_allowed(error.allowed_methods, request.path).response()
+    if isinstance(error, web.HTTPNotFound):
         return GatewayError(404, "NOT_FOUND", f"no route for {request.path}").response()
-    except web.HTTPException as e:
-        return GatewayError(e.status, e.reason.upper().replace(" ", "_"), e.text or e.reason).response()
-    except HttpProcessingError as e:  # e.g. a malformed multipart body, read by a handler
-        return GatewayError.malformed(e).response()
-    except Exception as e:
-        log.exception("internal error on %s %s", request.method, request.path, exc_info=e)
-        return GatewayError(500, "INTERNAL", "internal error").response()
+    if isinstance(error, web.HTTPException):
+        return GatewayError(
+            error.status, error.reason.upper().replace(" ", "_"), error.text or error.reason
+        ).response()
+    if isinstance(error, HttpProcessingError):  # e.g. a malformed multipart body, read by a handler
+        return GatewayError.malformed(error).response()
+    log.exception("internal error on %s %s", request.method, request.path, exc_info=error)
+    return GatewayError(500, "INTERNAL", "internal error").response()

@@ -12,7 +12,6 @@ one back as `Last-Event-ID` when it reconnects; that header fills `after`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,7 +101,7 @@ class Transcoder:
             id_line = f"id: {event_id}\n" if event_id else ""
             await response.write(f"{id_line}event: {key}\ndata: {line}\n\n".encode())
 
-        call = dataclasses.replace(call_of(request), on_stream_start=start)
+        call = call_of(request)._replace(on_stream_start=start)
         try:
             async for item in self.invoker.stream(route.rpc, message, call):
                 await start()

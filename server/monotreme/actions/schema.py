@@ -101,24 +101,29 @@ class Param:
         kind = self.type
         if value is None and (self.nullable or kind == "any" or self.default is None):
             return value
-        ok = {
-            "any": True,
-            "string": isinstance(value, str),
-            "boolean": isinstance(value, bool),
-            "integer": isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and float(value).is_integer(),
-            "number": isinstance(value, int | float) and not isinstance(value, bool),
-            "object": isinstance(value, dict),
-            "array": isinstance(value, list),
-        }[kind]
-        if not ok:
+        if not _IS[kind](value):
             article = "an" if kind[0] in "aeiou" else "a"
             raise InvalidArgument(
                 f"{action}: argument '{self.name}' must be {article} {kind}, got {json_type_of(value)}",
                 reason="INVALID_ARGUMENT",
             )
         return int(value) if kind == "integer" else value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Whether a JSON value is of a parameter's type.
+_IS: dict[str, Callable[[Any], bool]] = {
+    "any": lambda value: True,
+    "string": lambda value: isinstance(value, str),
+    "boolean": lambda value: isinstance(value, bool),
+    "integer": lambda value: _is_number(value) and float(value).is_integer(),
+    "number": _is_number,
+    "object": lambda value: isinstance(value, dict),
+    "array": lambda value: isinstance(value, list),
+}
 
 
 @dataclass(frozen=True)
@@ -143,9 +148,13 @@ class ActionSpec:
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.function)
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Param]:
+        return {p.name: p for p in self.params}
+
     def bind(self, args: dict[str, Any]) -> dict[str, Any]:
         """Checked keyword arguments for the function; InvalidArgument names what is wrong."""
-        by_name = {p.name: p for p in self.params}
+        by_name = self._by_name
         bound: dict[str, Any] = {}
         for key, value in args.items():
             param = by_name.get(key)

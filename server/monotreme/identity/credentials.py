@@ -60,8 +60,8 @@ class Credentials:
         self._accounts = accounts
         self._jwts = jwts
         self._settings = settings
-        # Tokens by the hash of their secret.
-        self._tokens: dict[str, TokenRow] = {}
+        # Tokens by the hash of their secret, each with its caller (made once, not per call).
+        self._tokens: dict[str, tuple[TokenRow, Principal]] = {}
         revocations.listen(self._forget)
 
     async def authenticate(self, call: Call) -> Principal:
@@ -104,7 +104,7 @@ class Credentials:
 
     def _bearer(self, token: str) -> Principal:
         if token.startswith(TOKEN_PREFIX):
-            return self._principal(self._token_row(token))
+            return self._token(token)[1]
         claims = self._jwts.verify(token)
         if self._store.jwt_revoked(claims["jti"]):
             raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
@@ -119,7 +119,7 @@ class Credentials:
         """A browser session's cookie, and its CSRF token when the request carries one
         (the gateway insists on it for state-changing requests)."""
         try:
-            row = self._token_row(secret)
+            row, principal = self._token(secret)
         except Unauthenticated as e:
             if e.reason == "INVALID_TOKEN":  # Platypush's answer for an unknown session
                 raise Unauthenticated("Invalid session", reason="INVALID_CREDENTIALS") from None
@@ -128,16 +128,21 @@ class Credentials:
             raise Unauthenticated("Invalid session", reason="INVALID_CREDENTIALS")
         if csrf_token is not None and not hmac.compare_digest(csrf_token.encode(), row.csrf_token.encode()):
             raise PermissionDenied("Invalid CSRF token", reason="INVALID_CSRF")
-        return self._principal(row)
+        return principal
 
-    def _token_row(self, secret: str) -> TokenRow:
-        """The live token (API, owner or session) with this secret."""
+    def _token(self, secret: str) -> tuple[TokenRow, Principal]:
+        """The live token (API, owner or session) with this secret, and its caller."""
         secret_hash = hash_secret(secret)
         if self._store.changed_elsewhere():
             self._tokens.clear()
-        row = self._tokens.get(secret_hash) or self._store.token_by_secret_hash(secret_hash)
-        if row is None:
-            raise Unauthenticated("invalid or revoked token", reason="INVALID_TOKEN")
+        known = self._tokens.get(secret_hash)
+        if known is not None:
+            row, principal = known
+        else:
+            found = self._store.token_by_secret_hash(secret_hash)
+            if found is None:
+                raise Unauthenticated("invalid or revoked token", reason="INVALID_TOKEN")
+            row, principal = found, self._principal(found)
         now = time.time()
         if row.expires_at is not None and now >= row.expires_at:
             raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
@@ -148,10 +153,12 @@ class Credentials:
         if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
             self._store.touch_token(row.id, now)
             row = dataclasses.replace(row, last_used_at=now)
-        if len(self._tokens) >= _CACHED_TOKENS:
-            self._tokens.clear()  # rarely: a few thousand live tokens is a lot for a hub
-        self._tokens[secret_hash] = row
-        return row
+            known = None
+        if known is None:
+            if len(self._tokens) >= _CACHED_TOKENS:
+                self._tokens.clear()  # rarely: a few thousand live tokens is a lot for a hub
+            self._tokens[secret_hash] = (row, principal)
+        return row, principal
 
     def _principal(self, row: TokenRow) -> Principal:
         user = self._accounts.user(row.user_id)
@@ -168,7 +175,7 @@ class Credentials:
 
     def _forget(self, key: Key) -> None:
         if key[0] == "token":
-            self._tokens = {h: t for h, t in self._tokens.items() if t.id != key[1]}
+            self._tokens = {h: t for h, t in self._tokens.items() if t[0].id != key[1]}
 
 
 def _basic(credentials: str) -> tuple[str, str]:
