@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -22,6 +22,7 @@ from monotreme.services import execute
 from monotreme.services.status import STATUS_DETAILS_KEY, error_of
 from monotreme.services.table import Method, MethodTable, contract
 from monotreme.v1 import hub_pb2
+from monotreme.values import fill_struct
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,11 @@ class Invoker(Protocol):
 
     def stream(self, rpc: Method, request: Message, call: Call) -> AsyncIterator[Message]: ...
 
-    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
+    async def execute(self, request: hub_pb2.ExecuteRequest, args: dict[str, Any], call: Call) -> Outcome:
         """Execute's outcome (a refusal about the action included); raises a
-        refusal about the caller."""
+        refusal about the caller. `args` come apart from the request, as JSON
+        values (see values.as_value): the hub in process takes them as they
+        are, without a trip through the request's Struct."""
         ...
 
     async def ready(self) -> bool: ...
@@ -59,7 +62,7 @@ class InProcessInvoker:
     def __init__(
         self,
         table: MethodTable,
-        outcome: Callable[[hub_pb2.ExecuteRequest, Call], Awaitable[Outcome]],
+        outcome: Callable[[str, dict[str, Any], Call], Awaitable[Outcome]],
         *,
         origin: str,
         ready: Callable[[], bool],
@@ -79,10 +82,10 @@ class InProcessInvoker:
         except Exception as e:
             raise _internal(e) from None
 
-    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
+    async def execute(self, request: hub_pb2.ExecuteRequest, args: dict[str, Any], call: Call) -> Outcome:
         try:
             return await self._table.run(
-                self._execute, call, lambda authorized: self._outcome(request, authorized)
+                self._execute, call, lambda authorized: self._outcome(request.action, args, authorized)
             )
         except ServiceError:
             raise
@@ -134,7 +137,8 @@ class RemoteInvoker:
         except grpc.aio.AioRpcError as e:
             raise _error(e) from None
 
-    async def execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
+    async def execute(self, request: hub_pb2.ExecuteRequest, args: dict[str, Any], call: Call) -> Outcome:
+        fill_struct(request.args, args)
         try:
             answer = await self.unary(self._execute, request, call)
         except ServiceError as e:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
+
+from monotreme.ids import short_id
 
 
 @dataclass(frozen=True)
@@ -97,4 +98,4 @@ def request_id(given: str | None) -> str:
     """The id a caller gave its request (kept if it is short and printable), else a new one."""
     if given and len(given) <= 128 and given.isascii() and given.isprintable():
         return given
-    return os.urandom(8).hex()
+    return short_id()

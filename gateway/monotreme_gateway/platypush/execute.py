@@ -16,6 +16,7 @@ from aiohttp import web
 from monotreme.call import Call
 from monotreme.services.execute import envelope
 from monotreme.v1 import hub_pb2
+from monotreme.values import as_value
 
 from monotreme_gateway.invoker import Invoker
 from monotreme_gateway.transcoder import codec
@@ -38,11 +39,26 @@ async def execute(
                 400, "INVALID_ARGUMENT", "timeout: a number of seconds, above 0 and at most 86400"
             )
         call = call.within(timeout)
+    args = _args(request.pop("args", None))
     message = codec.from_json(request, hub_pb2.ExecuteRequest)
     assert isinstance(message, hub_pb2.ExecuteRequest)
-    outcome = await invoker.execute(message, call)
+    outcome = await invoker.execute(message, args, call)
     status = 200 if outcome.refusal is None else http_status(outcome.refusal.code)
     return status, envelope(message, outcome, invoker.origin)
+
+
+def _args(value: Any) -> dict[str, Any]:
+    """The request's `args` exactly as ExecuteRequest's Struct would carry
+    them, and refused as its parser refuses them, without building one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise GatewayError(400, "INVALID_ARGUMENT", "args: expected an object")
+    try:
+        args: dict[str, Any] = as_value(value)
+    except ValueError as e:  # nested too deeply, a number beyond a double
+        raise GatewayError(400, "INVALID_ARGUMENT", f"args: {e}") from None
+    return args
 
 
 def handler(invoker: Invoker) -> Handler:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import grpc
@@ -35,37 +36,40 @@ STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 def _call(context: grpc.aio.ServicerContext[Any, Any], streaming: bool = False) -> Call:
     remaining = context.time_remaining()
-
-    async def stream_started() -> None:
-        await context.send_initial_metadata(())
-
     return Call(
-        on_stream_start=stream_started if streaming else None,
         metadata={key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)},
         deadline=None if remaining is None else time.monotonic() + remaining,
         peer=context.peer(),
+        on_stream_start=functools.partial(context.send_initial_metadata, ()) if streaming else None,
     )
 
 
-@contextlib.contextmanager
-def _served(method: Method, call: Call) -> Iterator[CallContext]:
-    """The RPC's log context while it runs, and its access log line once it ends."""
-    context = CallContext("grpc", call.peer, request_id(call.metadata.get("x-request-id")))
-    token = current_call.set(context)
-    started = time.perf_counter()
-    try:
-        yield context
-    except BaseException as e:
-        context.outcome = context.outcome or outcome_of(e)
-        raise
-    finally:
+class _Served:
+    """The RPC's log context while it runs, and its access log line once it
+    ends (a class: contextlib's generator-based manager costs every call ~2 µs)."""
+
+    __slots__ = ("_call", "_method", "_started", "_token", "context")
+
+    def __init__(self, method: Method, call: Call) -> None:
+        self._method, self._call = method, call
+        self.context = CallContext("grpc", call.peer, request_id(call.metadata.get("x-request-id")))
+
+    def __enter__(self) -> CallContext:
+        self._token = current_call.set(self.context)
+        self._started = time.perf_counter()
+        return self.context
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
+        context = self.context
+        if error is not None:
+            context.outcome = context.outcome or outcome_of(error)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "gRPC %s from %s%s: %s in %.1f ms",
-                method.path, call.peer, f" as {context.user}" if context.user else "",
-                context.outcome or "OK", (time.perf_counter() - started) * 1000,
+                self._method.path, self._call.peer, f" as {context.user}" if context.user else "",
+                context.outcome or "OK", (time.perf_counter() - self._started) * 1000,
             )  # fmt: skip
-        current_call.reset(token)
+        current_call.reset(self._token)
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
@@ -164,7 +168,7 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
                 return
             writes = _StalledWrites(context)
             call = _call(context, streaming=True)
-            with _served(method, call):
+            with _Served(method, call):
                 try:
                     responses = table.stream(method, request, call)
                     async with contextlib.aclosing(responses):
@@ -184,7 +188,7 @@ def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
             await _refuse_undecodable(context, method, request)
             return None
         call = _call(context)
-        with _served(method, call):
+        with _Served(method, call):
             try:
                 return await table.unary(method, request, call)
             except Exception as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from monotreme import metrics, scopes
 from monotreme.actions.dispatcher import Dispatcher
@@ -52,13 +53,14 @@ class HubService:
         self._revocations = revocations
         self._permissions = permissions
 
-    async def outcome(self, request: hub_pb2.ExecuteRequest, call: Call) -> Outcome:
+    async def outcome(self, action: str, args: dict[str, Any], call: Call) -> Outcome:
         """Execute's one path, for every door; the HTTP door calls it directly
-        (authorized by the method table) and prints the envelope from it."""
-        return await self._dispatcher.execute(request.action, from_struct(request.args), call)
+        (authorized by the method table) with the request's args as JSON
+        values, and prints the envelope from it."""
+        return await self._dispatcher.execute(action, args, call)
 
     async def Execute(self, request: hub_pb2.ExecuteRequest, call: Call) -> hub_pb2.ExecuteResponse:
-        outcome = await self.outcome(request, call)
+        outcome = await self.outcome(request.action, from_struct(request.args), call)
         if outcome.refusal is not None:
             raise outcome.refusal
         return execute.response(request, outcome, self._dispatcher.origin)
