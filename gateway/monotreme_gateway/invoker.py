@@ -16,7 +16,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from monotreme.actions.outcome import Outcome
-from monotreme.call import Call
+from monotreme.call import Call, current_call
 from monotreme.errors import DeadlineExceeded, ServiceError
 from monotreme.services import execute
 from monotreme.services.status import STATUS_DETAILS_KEY, error_of
@@ -122,7 +122,10 @@ class RemoteInvoker:
 
     @staticmethod
     def _metadata(call: Call) -> tuple[tuple[str, str], ...]:
-        return tuple(call.metadata.items())
+        """The call's metadata, and the request's id, so the hub's log names the same request."""
+        context = current_call.get()
+        forwarded = () if context is None else (("x-request-id", context.request_id),)
+        return (*call.metadata.items(), *forwarded)
 
     async def unary(self, rpc: Method, request: Message, call: Call) -> Message:
         multicallable = self._channel.unary_unary(

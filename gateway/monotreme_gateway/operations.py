@@ -10,7 +10,7 @@ import logging
 import time
 
 from aiohttp import web
-from monotreme.call import CallContext, current_call, request_id
+from monotreme.call import CallContext, current_call
 from monotreme.v1 import auth_pb2
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
@@ -30,7 +30,7 @@ async def served(request: web.Request, handler: Handler) -> web.StreamResponse:
     in theirs), any failure as the one JSON error body, then its access log
     line; the query string is not logged: it may hold a `token`. (One
     middleware, not one per concern: each costs every request a coroutine.)"""
-    context = CallContext("http", request.remote or "", request_id(request.headers.get("X-Request-Id")))
+    context = CallContext("http", request.remote or "", request.headers.get("X-Request-Id"))
     token = current_call.set(context)
     started = time.perf_counter()
     status = 500

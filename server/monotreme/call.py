@@ -82,20 +82,25 @@ class CallContext:
     # "grpc" or "http".
     door: str
     peer: str
-    # The caller's X-Request-Id (gRPC metadata `x-request-id`), else a new one.
-    request_id: str
+    # What the caller sent as X-Request-Id (gRPC metadata `x-request-id`), if anything.
+    given_id: str | None = None
     rpc: str = ""
     user: str = ""
     # OK or the status code's name, once the RPC has ended.
     outcome: str = ""
+    _request_id: str = ""
+
+    @property
+    def request_id(self) -> str:
+        """The id the caller gave (kept if it is short and printable), else
+        one made when first asked for: by a log line or a remote hub, which
+        most calls never meet."""
+        if not self._request_id:
+            given = self.given_id
+            usable = given and len(given) <= 128 and given.isascii() and given.isprintable()
+            self._request_id = given if usable and given else short_id()
+        return self._request_id
 
 
 # The request being served by this task (and the tasks it starts).
 current_call: ContextVar[CallContext | None] = ContextVar("current_call", default=None)
-
-
-def request_id(given: str | None) -> str:
-    """The id a caller gave its request (kept if it is short and printable), else a new one."""
-    if given and len(given) <= 128 and given.isascii() and given.isprintable():
-        return given
-    return short_id()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from monotreme.call import Call, current_call
+from monotreme.call import Call
 
 from monotreme_gateway.transcoder.errors import GatewayError
 
@@ -25,8 +25,6 @@ def call_of(request: web.Request) -> Call:
     so with a cookie alone, state-changing requests must carry the session's
     CSRF token, and requests from another origin are refused."""
     metadata = {}
-    if (context := current_call.get()) is not None:  # a remote hub's log names the same request
-        metadata["x-request-id"] = context.request_id
     if authorization := request.headers.get("Authorization"):
         metadata["authorization"] = authorization
     elif token := request.headers.get("X-Token") or request.query.get("token"):

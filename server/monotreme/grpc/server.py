@@ -18,7 +18,7 @@ from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from monotreme.call import Call, CallContext, current_call, request_id
+from monotreme.call import Call, CallContext, current_call
 from monotreme.errors import InvalidArgument, ResourceExhausted, ServiceError
 from monotreme.events.bus import SEND_TIMEOUT
 from monotreme.memo import Memo
@@ -52,7 +52,7 @@ class _Served:
 
     def __init__(self, method: Method, call: Call) -> None:
         self._method, self._call = method, call
-        self.context = CallContext("grpc", call.peer, request_id(call.metadata.get("x-request-id")))
+        self.context = CallContext("grpc", call.peer, call.metadata.get("x-request-id"))
 
     def __enter__(self) -> CallContext:
         self._token = current_call.set(self.context)

@@ -22,7 +22,7 @@ from google.rpc import code_pb2
 
 from monotreme import metrics
 from monotreme.actions.outcome import Outcome
-from monotreme.call import Call, CallContext, Principal, current_call, request_id
+from monotreme.call import Call, CallContext, Principal, current_call
 from monotreme.errors import ServiceError
 from monotreme.v1 import auth_pb2, hub_pb2
 
@@ -108,7 +108,7 @@ class MethodTable:
     def _observe(self, method: Method, call: Call) -> tuple[CallContext, metrics.RpcStats]:
         context = current_call.get()
         if context is None:  # called other than through a door (a test, an embedding)
-            context = CallContext("", call.peer, request_id(call.metadata.get("x-request-id")))
+            context = CallContext("", call.peer, call.metadata.get("x-request-id"))
             current_call.set(context)
         context.rpc, context.user, context.outcome = method.descriptor.name, "", ""
         return context, metrics.rpc_stats(method.descriptor.name, context.door)
