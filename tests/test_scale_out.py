@@ -72,24 +72,29 @@ async def test_three_processes_share_users_tokens_and_variables(
     await _execute(c.grpc_target, created.token, "variable.unset", name="at_home")
     listed = await _execute(b.grpc_target, created.token, "variable.list")
     assert dict(listed.struct_value) == {"temperature": 21.5}
-    # Revoked on C: refused on every process, A and B included, which used it,
-    # within a second (a process looks at a shared SQLite file every 0.25 s).
+    # A JWT used on A and B (each keeps it as live), and the API token.
+    for server in (a, b):
+        await _execute(server.grpc_target, admin.token, "variable.list")
+    # Both revoked on C: refused on every process, A and B included, which
+    # used them, within a second (each asks the store whether another process
+    # wrote every 0.25 s: SQLite's data_version, PostgreSQL's revision).
     async with grpc.aio.insecure_channel(c.grpc_target) as channel:
-        await auth_pb2_grpc.AuthServiceStub(channel).RevokeToken(
-            auth_pb2.RevokeTokenRequest(id=created.info.id), metadata=admin.metadata
-        )
+        auth = auth_pb2_grpc.AuthServiceStub(channel)
+        await auth.RevokeToken(auth_pb2.RevokeTokenRequest(id=created.info.id), metadata=admin.metadata)
+        await auth.RevokeToken(auth_pb2.RevokeTokenRequest(token=admin.token), metadata=admin.metadata)
     await asyncio.sleep(1.0)
     for server in (a, b, c):
-        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
-            error = await refused(
-                hub_pb2_grpc.HubServiceStub(channel).Execute(
-                    hub_pb2.ExecuteRequest(action="variable.list"), metadata=_bearer(created.token)
+        for token, details in (
+            (created.token, "invalid or revoked token"),
+            (admin.token, "the token has been revoked"),
+        ):
+            async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+                error = await refused(
+                    hub_pb2_grpc.HubServiceStub(channel).Execute(
+                        hub_pb2.ExecuteRequest(action="variable.list"), metadata=_bearer(token)
+                    )
                 )
-            )
-        assert (error.code(), error.details()) == (
-            grpc.StatusCode.UNAUTHENTICATED,
-            "invalid or revoked token",
-        )
+            assert (error.code(), error.details()) == (grpc.StatusCode.UNAUTHENTICATED, details)
 
 
 async def test_of_concurrent_first_sign_ups_on_three_processes_exactly_one_is_admin(

@@ -6,13 +6,13 @@ Platypush's `PLATYPUSH_API_TOKEN`) serves headless deployments: it is an
 admin's, also before any user exists, compared in constant time and never
 stored.
 
-Tokens seen are kept in memory, so a call costs no query; a revocation drops
-them at once (it goes through Revocations), so it still takes effect on the
-next call, also when another server process revoked it (on the Redis bus,
-that process tells this one). Other processes on the store (`--workers`,
-PostgreSQL) revoke tokens too: the tokens kept are dropped once the store says
-another process wrote (a SQLite file is asked every 0.25 s at most; on
-PostgreSQL, every call reads its token).
+Tokens seen, and the JWTs found not revoked, are kept in memory, so a call
+costs no query; a revocation drops them at once (it goes through
+Revocations), so it still takes effect on the next call, also when another
+server process revoked it (on the Redis bus, that process tells this one).
+Other processes on the store (`--workers`, PostgreSQL) revoke tokens too:
+what is kept is dropped once the store says another process wrote, which it
+is asked every 0.25 s at most (see Store.changed_elsewhere).
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class Credentials:
         self._settings = settings
         # Tokens by the hash of their secret, each with its caller (made once, not per call).
         self._tokens: dict[str, tuple[TokenRow, Principal]] = {}
+        # The ids of JWTs found not revoked.
+        self._live_jwts: set[str] = set()
         revocations.listen(self._forget)
 
     async def authenticate(self, call: Call) -> Principal:
@@ -106,8 +108,14 @@ class Credentials:
         if token.startswith(TOKEN_PREFIX):
             return self._token(token)[1]
         claims = self._jwts.verify(token)
-        if self._store.jwt_revoked(claims["jti"]):
-            raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+        jti = claims["jti"]
+        self._refresh()
+        if jti not in self._live_jwts:
+            if self._store.jwt_revoked(jti):
+                raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+            if len(self._live_jwts) >= _CACHED_TOKENS:
+                self._live_jwts.clear()
+            self._live_jwts.add(jti)
         user = self._accounts.user(int(claims["sub"]))
         if user is None:
             raise Unauthenticated("the token's user no longer exists", reason="INVALID_TOKEN")
@@ -133,8 +141,7 @@ class Credentials:
     def _token(self, secret: str) -> tuple[TokenRow, Principal]:
         """The live token (API, owner or session) with this secret, and its caller."""
         secret_hash = hash_secret(secret)
-        if self._store.changed_elsewhere():
-            self._tokens.clear()
+        self._refresh()
         known = self._tokens.get(secret_hash)
         if known is not None:
             row, principal = known
@@ -173,9 +180,17 @@ class Credentials:
             scopes=row.scopes,
         )
 
+    def _refresh(self) -> None:
+        """Forgets what is kept once the store says another process wrote."""
+        if self._store.changed_elsewhere():
+            self._tokens.clear()
+            self._live_jwts.clear()
+
     def _forget(self, key: Key) -> None:
         if key[0] == "token":
             self._tokens = {h: t for h, t in self._tokens.items() if t[0].id != key[1]}
+        elif key[0] == "jwt":
+            self._live_jwts.discard(str(key[1]))
 
 
 def _basic(credentials: str) -> tuple[str, str]:

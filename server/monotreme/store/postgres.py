@@ -134,6 +134,12 @@ class PostgresStore(Store):
     def _lock_users(self, execute: Execute) -> None:
         execute("SELECT pg_advisory_xact_lock(?)", _USERS_LOCK)
 
+    def _revision(self) -> object:
+        return tuple(self._query("SELECT last_value, is_called FROM revisions")[0])
+
+    def _revised(self) -> None:
+        self._query("SELECT nextval('revisions')")
+
 
 def _migrate(connection: psycopg.Connection[Any], where: str) -> None:
     """Brings the schema to VERSION, in one transaction (committed when the

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,10 +19,6 @@ from monotreme.store.base import MIGRATIONS, VERSION, Conflict, Execute, Store
 
 # The store's file in the data dir.
 DATABASE = "monotreme.db"
-# Seconds between looks at whether another process wrote: asking on every
-# call cost /execute a tenth of its throughput; another process's revocation
-# reaches this one within this long (the Redis bus tells it at once).
-LOOK_EVERY = 0.25
 
 
 class SqliteStore(Store):
@@ -34,8 +29,6 @@ class SqliteStore(Store):
         path.touch(mode=0o600, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
-        self._data_version = -1
-        self._next_look = 0.0
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
             self._db.execute(f"PRAGMA {pragma}")
         if self._version() < VERSION:
@@ -67,16 +60,13 @@ class SqliteStore(Store):
     def check(self) -> bool:
         return True  # a file of this host's
 
-    def changed_elsewhere(self) -> bool:
-        now = time.monotonic()
-        if now < self._next_look:
-            return False
-        self._next_look = now + LOOK_EVERY
+    def _revision(self) -> object:
         # data_version changes when another connection commits (this one's own do not change it).
         with self._lock:
-            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
-        changed, self._data_version = version != self._data_version, version
-        return changed
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _revised(self) -> None:
+        pass  # every commit moves the others' data_version
 
     def _lock_users(self, execute: Execute) -> None:
         pass  # BEGIN IMMEDIATE did: one writer at a time
