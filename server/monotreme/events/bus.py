@@ -94,6 +94,8 @@ class Subscription:
         self._queue: deque[hub_pb2.StreamEventsResponse] = deque(maxlen=max(1, queue_size))
         self._missed = 0
         self._waiter: asyncio.Future[None] | None = None
+        # Queued events that wake the consumer: more while a batch lingers.
+        self._enough = 1
         # Resuming after this id: an engine still delivering older events (a
         # process behind the one the subscriber came from) does not repeat them.
         self._after = after
@@ -140,8 +142,8 @@ class Subscription:
         self._wake()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if (len(self._queue) >= self._enough or self.closed) and self._waiter is not None:
+            _release(self._waiter)
 
     def __aiter__(self) -> AsyncIterator[hub_pb2.StreamEventsResponse]:
         return self
@@ -150,16 +152,34 @@ class Subscription:
         await self._wait()
         return self._take()
 
-    async def batches(self, limit: int) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
+    async def batches(
+        self, limit: int, delay: float = 0.0
+    ) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
         """What the subscription streams, at most `limit` to a list: as many
         as have queued since the previous list (one, for a subscriber that
-        keeps up)."""
+        keeps up). With a `delay`, once an event is queued, up to that many
+        seconds more for `limit` to queue (a list goes at once when full or
+        closed): fewer, fuller lists for a busy subscriber."""
         while True:
             try:
                 await self._wait()
             except StopAsyncIteration:
                 return
+            if delay and len(self._queue) < limit and not self.closed:
+                await self._linger(limit, delay)
             yield [self._take() for _ in range(min(limit, len(self._queue)))]
+
+    async def _linger(self, limit: int, delay: float) -> None:
+        """Until `limit` events are queued, the subscription closes or `delay` s pass."""
+        loop = asyncio.get_running_loop()
+        self._enough, self._waiter = limit, loop.create_future()
+        # Offers do not wake the consumer meanwhile: one wake-up per list, not per event.
+        timer = loop.call_later(delay, _release, self._waiter)
+        try:
+            await self._waiter
+        finally:
+            timer.cancel()
+            self._enough, self._waiter = 1, None
 
     async def _wait(self) -> None:
         """Until an event is queued; StopAsyncIteration once closed and drained."""
@@ -178,6 +198,11 @@ class Subscription:
             return shared
         missed, self._missed = self._missed, 0
         return hub_pb2.StreamEventsResponse(event=shared.event, missed=missed)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class EventBus(ABC):

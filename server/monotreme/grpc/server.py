@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from monotreme.call import Call, CallContext, current_call
 from monotreme.errors import InvalidArgument, ResourceExhausted, ServiceError
 from monotreme.events.bus import SEND_TIMEOUT
-from monotreme.memo import Memo
+from monotreme.memo import Memo, spliced
 from monotreme.services.status import STATUS_DETAILS_KEY, status_details
 from monotreme.services.table import SERVICES, Method, MethodTable, outcome_of
 from monotreme.v1 import hub_pb2
@@ -152,12 +152,26 @@ class _StalledWrites:
         self._check.cancel()
 
 
-def _handler(table: MethodTable, method: Method) -> grpc.RpcMethodHandler:
-    serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
-    deserialize = _deserializer(method)
+Events = Memo[hub_pb2.StreamEventsResponse, bytes]
+_BATCH_EVENTS = hub_pb2.StreamEventBatchesResponse.DESCRIPTOR.fields_by_name["events"].number
+
+
+def _serializer(method: Method, events: Events) -> Callable[[Any], bytes]:
+    """How the door encodes the method's responses. The bus hands every
+    subscriber the same event responses: `events` serializes each once, and a
+    StreamEventBatches message (its service yields the list of events) is
+    spliced from those bytes."""
     if method.response_type is hub_pb2.StreamEventsResponse:
-        # The bus hands every subscriber the same response: serialize it once.
-        serialize = Memo(serialize)
+        return events
+    if method.response_type is hub_pb2.StreamEventBatchesResponse:
+        return spliced(_BATCH_EVENTS, events)
+    serialize: Callable[[Message], bytes] = method.response_type.SerializeToString
+    return serialize
+
+
+def _handler(table: MethodTable, method: Method, events: Events) -> grpc.RpcMethodHandler:
+    serialize = _serializer(method, events)
+    deserialize = _deserializer(method)
     if method.server_streaming:
 
         async def stream(
@@ -232,9 +246,10 @@ class GrpcServer:
                 ("grpc.http2.max_pings_without_data", 0),
             ]
         )
+        events: Events = Memo(hub_pb2.StreamEventsResponse.SerializeToString)
         for service in SERVICES:
             handlers = {
-                method.descriptor.name: _handler(table, method)
+                method.descriptor.name: _handler(table, method, events)
                 for method in table.methods.values()
                 if method.descriptor.containing_service is service
             }

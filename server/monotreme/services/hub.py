@@ -25,6 +25,8 @@ from monotreme.values import from_struct
 # Events in one StreamEventBatches message at most: a few dozen kilobytes
 # for typical events, well under any message size limit.
 BATCH_SIZE = 64
+# StreamEventBatches' max_delay_ms at most: a linger, not a poll interval.
+MAX_DELAY_MS = 1000
 
 
 def _type_of(response: hub_pb2.StreamEventsResponse) -> str:
@@ -73,14 +75,20 @@ class HubService:
 
     async def StreamEventBatches(
         self, request: hub_pb2.StreamEventBatchesRequest, call: Call
-    ) -> AsyncIterator[hub_pb2.StreamEventBatchesResponse]:
+    ) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
+        """Yields each message's events, not a StreamEventBatchesResponse: the
+        events are the bus's shared messages, which the door encodes once for
+        every subscriber and splices into each message (memo.py)."""
         if request.max_events > BATCH_SIZE:
             raise InvalidArgument(f"max_events: at most {BATCH_SIZE} (0 for {BATCH_SIZE})")
-        async for batch in self._stream(request.request, call, request.max_events or BATCH_SIZE):
-            yield hub_pb2.StreamEventBatchesResponse(events=batch)
+        if request.max_delay_ms > MAX_DELAY_MS:
+            raise InvalidArgument(f"max_delay_ms: at most {MAX_DELAY_MS} (0 to send at once)")
+        limit, delay = request.max_events or BATCH_SIZE, request.max_delay_ms / 1000
+        async for batch in self._stream(request.request, call, limit, delay):
+            yield batch
 
     async def _stream(
-        self, request: hub_pb2.StreamEventsRequest, call: Call, limit: int
+        self, request: hub_pb2.StreamEventsRequest, call: Call, limit: int, delay: float = 0.0
     ) -> AsyncIterator[list[hub_pb2.StreamEventsResponse]]:
         self._permissions.read_events(call)
         # Only the types its scopes name reach a token scoped to some.
@@ -92,7 +100,7 @@ class HubService:
                 closer = asyncio.ensure_future(_close_when(watch.ended, subscription))
                 try:
                     await call.stream_started()
-                    async for batch in subscription.batches(limit):
+                    async for batch in subscription.batches(limit, delay):
                         if watch.ended.is_set():
                             break
                         if visible is not None:

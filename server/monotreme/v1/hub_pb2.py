@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16monotreme/v1/hub.proto\x12\x0cmonotreme.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x81\x01\n\x0e\x45xecuteRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12%\n\x04\x61rgs\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06origin\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\"\x98\x01\n\x0f\x45xecuteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12\x1d\n\ttimestamp\x18\x05 \x01(\x01R\n_timestamp\x12,\n\x08response\x18\x06 \x01(\x0b\x32\x1a.monotreme.v1.ActionResult\"F\n\x0c\x41\x63tionResult\x12&\n\x06output\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\t\"\x87\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06origin\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\x1d\n\ttimestamp\x18\x05 \x01(\x01R\n_timestamp\x12%\n\x04\x61rgs\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"k\n\x13StreamEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12%\n\x04\x61rgs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07origins\x18\x03 \x03(\t\x12\r\n\x05\x61\x66ter\x18\x04 \x01(\t\"J\n\x14StreamEventsResponse\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.monotreme.v1.Event\x12\x0e\n\x06missed\x18\x02 \x01(\r\"c\n\x19StreamEventBatchesRequest\x12\x32\n\x07request\x18\x01 \x01(\x0b\x32!.monotreme.v1.StreamEventsRequest\x12\x12\n\nmax_events\x18\x02 \x01(\r\"P\n\x1aStreamEventBatchesResponse\x12\x32\n\x06\x65vents\x18\x01 \x03(\x0b\x32\".monotreme.v1.StreamEventsResponse\"9\n\x13PublishEventRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.monotreme.v1.Event\":\n\x14PublishEventResponse\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.monotreme.v1.Event\"$\n\x12ListActionsRequest\x12\x0e\n\x06plugin\x18\x01 \x01(\t\"<\n\x13ListActionsResponse\x12%\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x14.monotreme.v1.Action\"\x80\x01\n\x06\x41\x63tion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x0b\n\x03\x64oc\x18\x03 \x01(\t\x12+\n\nparameters\x18\x04 \x03(\x0b\x32\x17.monotreme.v1.Parameter\x12\x1e\n\nadmin_only\x18\x05 \x01(\x08R\nadmin_only\"o\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0b\n\x03\x64oc\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\'\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\"\x97\x02\n\x12\x43\x61llWebhookRequest\x12\x0c\n\x04hook\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x38\n\x04\x61rgs\x18\x03 \x03(\x0b\x32*.monotreme.v1.CallWebhookRequest.ArgsEntry\x12>\n\x07headers\x18\x04 \x03(\x0b\x32-.monotreme.v1.CallWebhookRequest.HeadersEntry\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa4\x01\n\x13\x43\x61llWebhookResponse\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12?\n\x07headers\x18\x02 \x03(\x0b\x32..monotreme.v1.CallWebhookResponse.HeadersEntry\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xfc\x04\n\nHubService\x12[\n\x07\x45xecute\x12\x1c.monotreme.v1.ExecuteRequest\x1a\x1d.monotreme.v1.ExecuteResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/execute:\x01*\x12o\n\x0cStreamEvents\x12!.monotreme.v1.StreamEventsRequest\x1a\".monotreme.v1.StreamEventsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/events0\x01\x12i\n\x12StreamEventBatches\x12\'.monotreme.v1.StreamEventBatchesRequest\x1a(.monotreme.v1.StreamEventBatchesResponse0\x01\x12t\n\x0cPublishEvent\x12!.monotreme.v1.PublishEventRequest\x1a\".monotreme.v1.PublishEventResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0e/api/v1/events:\x05\x65vent\x12k\n\x0bListActions\x12 .monotreme.v1.ListActionsRequest\x1a!.monotreme.v1.ListActionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/actions\x12R\n\x0b\x43\x61llWebhook\x12 .monotreme.v1.CallWebhookRequest\x1a!.monotreme.v1.CallWebhookResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16monotreme/v1/hub.proto\x12\x0cmonotreme.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x81\x01\n\x0e\x45xecuteRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12%\n\x04\x61rgs\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06origin\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\"\x98\x01\n\x0f\x45xecuteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12\x1d\n\ttimestamp\x18\x05 \x01(\x01R\n_timestamp\x12,\n\x08response\x18\x06 \x01(\x0b\x32\x1a.monotreme.v1.ActionResult\"F\n\x0c\x41\x63tionResult\x12&\n\x06output\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\t\"\x87\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06origin\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\x1d\n\ttimestamp\x18\x05 \x01(\x01R\n_timestamp\x12%\n\x04\x61rgs\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"k\n\x13StreamEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12%\n\x04\x61rgs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07origins\x18\x03 \x03(\t\x12\r\n\x05\x61\x66ter\x18\x04 \x01(\t\"J\n\x14StreamEventsResponse\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.monotreme.v1.Event\x12\x0e\n\x06missed\x18\x02 \x01(\r\"y\n\x19StreamEventBatchesRequest\x12\x32\n\x07request\x18\x01 \x01(\x0b\x32!.monotreme.v1.StreamEventsRequest\x12\x12\n\nmax_events\x18\x02 \x01(\r\x12\x14\n\x0cmax_delay_ms\x18\x03 \x01(\r\"P\n\x1aStreamEventBatchesResponse\x12\x32\n\x06\x65vents\x18\x01 \x03(\x0b\x32\".monotreme.v1.StreamEventsResponse\"9\n\x13PublishEventRequest\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.monotreme.v1.Event\":\n\x14PublishEventResponse\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.monotreme.v1.Event\"$\n\x12ListActionsRequest\x12\x0e\n\x06plugin\x18\x01 \x01(\t\"<\n\x13ListActionsResponse\x12%\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x14.monotreme.v1.Action\"\x80\x01\n\x06\x41\x63tion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x0b\n\x03\x64oc\x18\x03 \x01(\t\x12+\n\nparameters\x18\x04 \x03(\x0b\x32\x17.monotreme.v1.Parameter\x12\x1e\n\nadmin_only\x18\x05 \x01(\x08R\nadmin_only\"o\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0b\n\x03\x64oc\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\'\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\"\x97\x02\n\x12\x43\x61llWebhookRequest\x12\x0c\n\x04hook\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x38\n\x04\x61rgs\x18\x03 \x03(\x0b\x32*.monotreme.v1.CallWebhookRequest.ArgsEntry\x12>\n\x07headers\x18\x04 \x03(\x0b\x32-.monotreme.v1.CallWebhookRequest.HeadersEntry\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa4\x01\n\x13\x43\x61llWebhookResponse\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12?\n\x07headers\x18\x02 \x03(\x0b\x32..monotreme.v1.CallWebhookResponse.HeadersEntry\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xfc\x04\n\nHubService\x12[\n\x07\x45xecute\x12\x1c.monotreme.v1.ExecuteRequest\x1a\x1d.monotreme.v1.ExecuteResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/execute:\x01*\x12o\n\x0cStreamEvents\x12!.monotreme.v1.StreamEventsRequest\x1a\".monotreme.v1.StreamEventsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/events0\x01\x12i\n\x12StreamEventBatches\x12\'.monotreme.v1.StreamEventBatchesRequest\x1a(.monotreme.v1.StreamEventBatchesResponse0\x01\x12t\n\x0cPublishEvent\x12!.monotreme.v1.PublishEventRequest\x1a\".monotreme.v1.PublishEventResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0e/api/v1/events:\x05\x65vent\x12k\n\x0bListActions\x12 .monotreme.v1.ListActionsRequest\x1a!.monotreme.v1.ListActionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/actions\x12R\n\x0b\x43\x61llWebhook\x12 .monotreme.v1.CallWebhookRequest\x1a!.monotreme.v1.CallWebhookResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -60,31 +60,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMEVENTSRESPONSE']._serialized_start=706
   _globals['_STREAMEVENTSRESPONSE']._serialized_end=780
   _globals['_STREAMEVENTBATCHESREQUEST']._serialized_start=782
-  _globals['_STREAMEVENTBATCHESREQUEST']._serialized_end=881
-  _globals['_STREAMEVENTBATCHESRESPONSE']._serialized_start=883
-  _globals['_STREAMEVENTBATCHESRESPONSE']._serialized_end=963
-  _globals['_PUBLISHEVENTREQUEST']._serialized_start=965
-  _globals['_PUBLISHEVENTREQUEST']._serialized_end=1022
-  _globals['_PUBLISHEVENTRESPONSE']._serialized_start=1024
-  _globals['_PUBLISHEVENTRESPONSE']._serialized_end=1082
-  _globals['_LISTACTIONSREQUEST']._serialized_start=1084
-  _globals['_LISTACTIONSREQUEST']._serialized_end=1120
-  _globals['_LISTACTIONSRESPONSE']._serialized_start=1122
-  _globals['_LISTACTIONSRESPONSE']._serialized_end=1182
-  _globals['_ACTION']._serialized_start=1185
-  _globals['_ACTION']._serialized_end=1313
-  _globals['_PARAMETER']._serialized_start=1315
-  _globals['_PARAMETER']._serialized_end=1426
-  _globals['_CALLWEBHOOKREQUEST']._serialized_start=1429
-  _globals['_CALLWEBHOOKREQUEST']._serialized_end=1708
-  _globals['_CALLWEBHOOKREQUEST_ARGSENTRY']._serialized_start=1617
-  _globals['_CALLWEBHOOKREQUEST_ARGSENTRY']._serialized_end=1660
-  _globals['_CALLWEBHOOKREQUEST_HEADERSENTRY']._serialized_start=1662
-  _globals['_CALLWEBHOOKREQUEST_HEADERSENTRY']._serialized_end=1708
-  _globals['_CALLWEBHOOKRESPONSE']._serialized_start=1711
-  _globals['_CALLWEBHOOKRESPONSE']._serialized_end=1875
-  _globals['_CALLWEBHOOKRESPONSE_HEADERSENTRY']._serialized_start=1662
-  _globals['_CALLWEBHOOKRESPONSE_HEADERSENTRY']._serialized_end=1708
-  _globals['_HUBSERVICE']._serialized_start=1878
-  _globals['_HUBSERVICE']._serialized_end=2514
+  _globals['_STREAMEVENTBATCHESREQUEST']._serialized_end=903
+  _globals['_STREAMEVENTBATCHESRESPONSE']._serialized_start=905
+  _globals['_STREAMEVENTBATCHESRESPONSE']._serialized_end=985
+  _globals['_PUBLISHEVENTREQUEST']._serialized_start=987
+  _globals['_PUBLISHEVENTREQUEST']._serialized_end=1044
+  _globals['_PUBLISHEVENTRESPONSE']._serialized_start=1046
+  _globals['_PUBLISHEVENTRESPONSE']._serialized_end=1104
+  _globals['_LISTACTIONSREQUEST']._serialized_start=1106
+  _globals['_LISTACTIONSREQUEST']._serialized_end=1142
+  _globals['_LISTACTIONSRESPONSE']._serialized_start=1144
+  _globals['_LISTACTIONSRESPONSE']._serialized_end=1204
+  _globals['_ACTION']._serialized_start=1207
+  _globals['_ACTION']._serialized_end=1335
+  _globals['_PARAMETER']._serialized_start=1337
+  _globals['_PARAMETER']._serialized_end=1448
+  _globals['_CALLWEBHOOKREQUEST']._serialized_start=1451
+  _globals['_CALLWEBHOOKREQUEST']._serialized_end=1730
+  _globals['_CALLWEBHOOKREQUEST_ARGSENTRY']._serialized_start=1639
+  _globals['_CALLWEBHOOKREQUEST_ARGSENTRY']._serialized_end=1682
+  _globals['_CALLWEBHOOKREQUEST_HEADERSENTRY']._serialized_start=1684
+  _globals['_CALLWEBHOOKREQUEST_HEADERSENTRY']._serialized_end=1730
+  _globals['_CALLWEBHOOKRESPONSE']._serialized_start=1733
+  _globals['_CALLWEBHOOKRESPONSE']._serialized_end=1897
+  _globals['_CALLWEBHOOKRESPONSE_HEADERSENTRY']._serialized_start=1684
+  _globals['_CALLWEBHOOKRESPONSE_HEADERSENTRY']._serialized_end=1730
+  _globals['_HUBSERVICE']._serialized_start=1900
+  _globals['_HUBSERVICE']._serialized_end=2536
 # @@protoc_insertion_point(module_scope)

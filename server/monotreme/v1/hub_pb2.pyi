@@ -274,8 +274,16 @@ class StreamEventBatchesRequest(_message.Message):
 
     REQUEST_FIELD_NUMBER: _builtins.int
     MAX_EVENTS_FIELD_NUMBER: _builtins.int
+    MAX_DELAY_MS_FIELD_NUMBER: _builtins.int
     max_events: _builtins.int
     """Events a message holds at most, from 1 to 64; 0 for 64."""
+    max_delay_ms: _builtins.int
+    """Milliseconds to wait, once an event is queued, for more to fill the
+    message (as Kafka's linger.ms), from 0 to 1000; 0 sends what has queued
+    at once. The message goes as soon as it holds `max_events` or the stream
+    ends. Under load, fuller messages cost the hub fewer writes per event;
+    each event may arrive up to this much later.
+    """
     @_builtins.property
     def request(self) -> Global___StreamEventsRequest:
         """Which events, and where to resume: as StreamEvents takes them."""
@@ -285,10 +293,11 @@ class StreamEventBatchesRequest(_message.Message):
         *,
         request: Global___StreamEventsRequest | None = ...,
         max_events: _builtins.int = ...,
+        max_delay_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_events", b"max_events", "request", b"request"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_delay_ms", b"max_delay_ms", "max_events", b"max_events", "request", b"request"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -858,6 +858,15 @@ class StreamEventBatchesRequest(betterproto2.Message):
     Events a message holds at most, from 1 to 64; 0 for 64.
     """
 
+    max_delay_ms: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
+    """
+    Milliseconds to wait, once an event is queued, for more to fill the
+    message (as Kafka's linger.ms), from 0 to 1000; 0 sends what has queued
+    at once. The message goes as soon as it holds `max_events` or the stream
+    ends. Under load, fuller messages cost the hub fewer writes per event;
+    each event may arrive up to this much later.
+    """
+
 
 default_message_pool.register_message("monotreme.v1", "StreamEventBatchesRequest", StreamEventBatchesRequest)
 
