@@ -62,6 +62,36 @@ def _pairs(rounds: int, measure_base: Any, measure_ours: Any) -> dict[str, Any]:
     return {**pair, "ratio": pair["monotreme"]["rps"] / pair["baseline"]["rps"]}
 
 
+# The fan-out beside the bare frameworks (bench/baselines.py), at the most
+# subscribers, alternating round by round. StreamEventBatches has no bare
+# counterpart: batching is Monotreme's own work, measured against StreamEvents.
+FANOUT_BASELINES = {"ws": "ws-fanout", "grpc": "grpc-fanout"}
+
+
+def _fanout_pair(
+    hub: procs.Server, transport: str, subscribers: int, seconds: float, rounds: int
+) -> dict[str, Any]:
+    """Monotreme's and the bare framework's fan-out, alternating `rounds`
+    times: each side's run of median rate, and the ratio of those rates."""
+    base = procs.start_baseline(FANOUT_BASELINES[transport])
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "monotreme": []}
+    try:
+        for _ in range(rounds):
+            for side, server in (("baseline", base), ("monotreme", hub)):
+                f = fanout.run([server], transport, subscribers, fanout.pace(subscribers), seconds)
+                runs[side].append(asdict(f))
+    finally:
+        base.stop()
+    median = {side: sorted(r, key=lambda f: f["rate"])[len(r) // 2] for side, r in runs.items()}
+    return {
+        "subscribers": subscribers,
+        "seconds": seconds,
+        "rounds": rounds,
+        **median,
+        "ratio": median["monotreme"]["rate"] / median["baseline"]["rate"],
+    }
+
+
 # The scale-out: this many hub processes on one Redis bus, with the fan-out
 # transports measured on each (gRPC StreamEvents is left out: it is the
 # embedded table's slowest and would double the time); the latency the
@@ -72,23 +102,24 @@ LATENCY_SUBSCRIBERS, LATENCY_RATE = 10, 100.0
 
 
 def _redis(
-    work: Path, hub: procs.Server, http_base: str, quick: bool, seconds: float, rounds: int
+    work: Path,
+    hub: procs.Server,
+    http_base: str,
+    seconds: float,
+    rounds: int,
+    embedded: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """Fan-out over 1, 2 and 4 processes on Redis, Redis's added latency and
-    `/execute` on `serve --workers 2`, each beside the embedded bus or one
-    process in the same run; a note instead when redis-server is absent."""
+    `/execute` on `serve --workers 2`, each beside the embedded bus (the
+    fan-out table's `embedded` runs, with as many subscribers for as long) or
+    one process in the same run; a note instead when redis-server is absent."""
     server = procs.start_redis(work)
     if server is None:
         return {"skipped": "redis-server is not installed (Debian: apt-get install redis-server)"}
     url = f"redis://127.0.0.1:{server.ports['Redis']}/0"
-    subscribers = 10 if quick else 1000
-    # Half the embedded table's publishing: the deliveries (and the drain) are what take the time.
-    secs = max(1.0, seconds / 2)
+    subscribers, secs = embedded["ws"]["subscribers"], _many_seconds(seconds)
     try:
-        scale: dict[str, dict[str, Any]] = {
-            t: {"embedded": asdict(fanout.run([hub], t, subscribers, fanout.pace(subscribers), secs))}
-            for t in REDIS_TRANSPORTS
-        }
+        scale: dict[str, dict[str, Any]] = {t: {"embedded": embedded[t]} for t in REDIS_TRANSPORTS}
         latency: dict[str, dict[str, Any]] = {
             t: {"embedded": asdict(fanout.run([hub], t, LATENCY_SUBSCRIBERS, LATENCY_RATE, seconds))}
             for t in REDIS_TRANSPORTS
@@ -134,6 +165,12 @@ def _redis(
         "latency": {"subscribers": LATENCY_SUBSCRIBERS, "rate": LATENCY_RATE, "runs": latency},
         "execute_workers": {**execute, "workers_to_one": execute["workers"]["rps"] / execute["one"]["rps"]},
     }
+
+
+def _many_seconds(seconds: float) -> float:
+    """Publishing at the most subscribers: half the rest's, since the
+    deliveries (and the drain) are what take the time."""
+    return max(1.0, seconds / 2)
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -185,14 +222,21 @@ def run(quick: bool) -> dict[str, Any]:
             results["grpc_by_concurrency"] = {c: grpc(c, curve_seconds) for c in concurrency}
             results["ws_requests"] = wsrequests.run(hub_http, hub.token, 64, seconds)
             results["fanout_pace"] = {"deliveries": fanout.PACE_DELIVERIES, "events": fanout.PACE_EVENTS}
-            results["fanout"] = {
-                transport: {
-                    n: asdict(fanout.run([hub], transport, n, rate=fanout.pace(n), seconds=seconds))
-                    for n in subscribers
-                }
-                for transport in fanout.TRANSPORTS
-            }
-            results["redis"] = _redis(work, hub, base_http, quick, seconds, rounds)
+            results["fanout_batch_delay_ms"] = fanout.BATCH_DELAY_MS
+            top, many = subscribers[-1], _many_seconds(seconds)
+            pairs = {t: _fanout_pair(hub, t, top, many, rounds) for t in FANOUT_BASELINES}
+            results["fanout_baselines"] = pairs
+
+            def fan(transport: str, n: int) -> dict[str, Any]:
+                if transport in pairs and n == top:  # Monotreme's median run beside its baseline
+                    median: dict[str, Any] = pairs[transport]["monotreme"]
+                    return median
+                secs = many if n == top else seconds
+                return asdict(fanout.run([hub], transport, n, fanout.pace(n), secs))
+
+            results["fanout"] = {t: {n: fan(t, n) for n in subscribers} for t in fanout.TRANSPORTS}
+            embedded = {t: results["fanout"][t][top] for t in REDIS_TRANSPORTS}
+            results["redis"] = _redis(work, hub, base_http, seconds, rounds, embedded)
         finally:
             for server in (hub, http_base, grpc_base):
                 server.stop()

@@ -40,6 +40,12 @@ def pace(subscribers: int) -> float:
 # /ws/events; gRPC StreamEvents; StreamEventBatches.
 TRANSPORTS = ("ws", "grpc", "grpc-batches")
 
+# StreamEventBatches' max_delay_ms for the grpc-batches subscribers: fuller
+# messages under load (without it a subscriber that keeps up gets one event a
+# message), each event up to this much later. At 1,000 subscribers, 50 ms
+# tripled deliveries/s against 0 without raising p99 (0, 20, 50 and 100 tried).
+BATCH_DELAY_MS = 50
+
 # Latencies each subscriber process reports at most (a random sample beyond).
 _SAMPLE = 20_000
 
@@ -95,7 +101,9 @@ async def _grpc_subscriber(
     request.args.update({"subtype": "bench"})
     metadata = (("authorization", f"Bearer {token}"),)
     stream: Any = (
-        stub.StreamEventBatches(hub_pb2.StreamEventBatchesRequest(request=request), metadata=metadata)
+        stub.StreamEventBatches(
+            hub_pb2.StreamEventBatchesRequest(request=request, max_delay_ms=BATCH_DELAY_MS), metadata=metadata
+        )
         if batches
         else stub.StreamEvents(request, metadata=metadata)
     )
