@@ -87,8 +87,8 @@ def _fanout_baselines(pairs: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         f"**Against the bare frameworks, {first['subscribers']:,} subscribers**: a bare aiohttp `/ws/events`",
         "and a bare grpc.aio `StreamEvents` (bench/baselines.py: a bounded queue per subscriber,",
-        "filled by `PublishEvent`, no authentication, no filter), alternating with Monotreme",
-        f"{first['rounds']} times, {first['seconds']:g} s of publishing each; the runs of median rate",
+        "filled by `PublishEvent`, no authentication, no filter), alternating with Monotreme for",
+        f"{first['rounds']} round(s), {first['seconds']:g} s of publishing each; the runs of median rate",
         "(Monotreme's are the table's rows above).",
         "",
         "| transport | bare delivered/s | Monotreme delivered/s | ratio | bare p50 / p99 ms | "
@@ -132,7 +132,7 @@ def _redis(r: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"**Latency Redis adds**, publish to receipt: {lat['subscribers']} subscribers,",
-        f"{lat['rate']:g} events/s, one process.",
+        f"{lat['rate']:g} events/s, one process (grpc-batches' include its `max_delay_ms`).",
         "",
         "| transport | embedded p50 / p99 ms | Redis p50 / p99 ms | added p50 / p99 ms |",
         "|---|---|---|---|",
@@ -236,9 +236,8 @@ def write(r: dict[str, Any], path: Path, out: Path) -> None:
         "",
         f"One publisher (gRPC `PublishEvent`, paced at {r['fanout_pace']['deliveries']:,} deliveries/s or",
         f"{r['fanout_pace']['events']:,} events/s, whichever is fewer), subscribers in two processes.",
-        "`grpc-batches` subscribers ask StreamEventBatches for "
-        f"`max_delay_ms: {r.get('fanout_batch_delay_ms', 0)}`. At the most subscribers, half the",
-        "publishing time (the deliveries and the drain take the time).",
+        f"`grpc-batches` subscribers ask for `max_delay_ms: {r.get('fanout_batch_delay_ms', 0)}`.",
+        "At the most subscribers, half the publishing time (the deliveries and the drain take the time).",
         "",
         *_fanout_table(r),
         *_fanout_baselines(r.get("fanout_baselines", {})),
