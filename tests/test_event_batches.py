@@ -39,13 +39,15 @@ def response(missed: int = 0, **args: object) -> hub_pb2.StreamEventsResponse:
     ids=["empty", "one", "missed", "unicode", "lengths"],
 )
 def test_a_spliced_batch_is_the_bytes_protobuf_writes(events: list[hub_pb2.StreamEventsResponse]) -> None:
+    expected = hub_pb2.StreamEventBatchesResponse(events=events)
+    # Byte for byte: a map's (Struct's) order is protobuf's to choose unless deterministic.
+    deterministic = spliced(1, lambda e: e.SerializeToString(deterministic=True))
+    assert deterministic(events) == expected.SerializeToString(deterministic=True)
+    # As the door encodes: the same message, and the memoized bytes the same again.
     encode = spliced(1, Memo(hub_pb2.StreamEventsResponse.SerializeToString))
     data = encode(events)
-    assert data == hub_pb2.StreamEventBatchesResponse(events=events).SerializeToString()
-    assert hub_pb2.StreamEventBatchesResponse.FromString(data) == hub_pb2.StreamEventBatchesResponse(
-        events=events
-    )
-    assert encode(events) == data  # the memoized bytes splice the same again
+    assert hub_pb2.StreamEventBatchesResponse.FromString(data) == expected
+    assert encode(events) == data
 
 
 async def batches(stub: hub_pb2_grpc.HubServiceStub, admin: Credentials, **options: int | str) -> Batches:
