@@ -122,6 +122,29 @@ async def test_server_side_filters(
     stream.cancel()
 
 
+async def test_subscribers_that_filter_alike_and_apart_each_get_their_own_events(
+    hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials
+) -> None:
+    # Two ask alike (the bus decides once per event for both; the args' key
+    # order does not matter), one for another subtype, one for every type.
+    alike = [
+        await subscribe(hub_stub, admin, types=["CustomEvent"], args={"subtype": "a", "args": {"n": 1}}),
+        await subscribe(hub_stub, admin, types=["CustomEvent"], args={"args": {"n": 1}, "subtype": "a"}),
+    ]
+    apart = await subscribe(hub_stub, admin, types=["CustomEvent"], args={"subtype": "b"})
+    everything = await subscribe(hub_stub, admin)
+    sent = [
+        await publish(hub_stub, admin, custom_event(subtype, n=n))
+        for subtype, n in (("a", 1), ("b", 1), ("a", 2), ("a", 1))
+    ]
+    for stream in alike:
+        assert [(await stream.read()).event for _ in range(2)] == [sent[0], sent[3]]
+    assert (await apart.read()).event == sent[1]
+    assert [(await everything.read()).event for _ in range(4)] == sent
+    for stream in (*alike, apart, everything):
+        stream.cancel()
+
+
 async def test_events_need_a_type(hub_stub: hub_pb2_grpc.HubServiceStub, admin: Credentials) -> None:
     for event in (hub_pb2.Event(), custom_event()):
         if event.args.fields:
