@@ -235,6 +235,10 @@ def run(quick: bool) -> dict[str, Any]:
                 return asdict(fanout.run([hub], transport, n, fanout.pace(n), secs))
 
             results["fanout"] = {t: {n: fan(t, n) for n in subscribers} for t in fanout.TRANSPORTS}
+            target_pace = fanout.TARGET_DELIVERIES / top
+            results["fanout_at_target"] = {
+                t: asdict(fanout.run([hub], t, top, target_pace, many)) for t in fanout.TRANSPORTS
+            }
             embedded = {t: results["fanout"][t][top] for t in REDIS_TRANSPORTS}
             results["redis"] = _redis(work, hub, base_http, seconds, rounds, embedded)
         finally:

@@ -30,6 +30,9 @@ CUSTOM = "platypush.message.event.custom.CustomEvent"
 # The publisher's pace: twice the 50,000/s target in deliveries, so that the
 # pace is never what limits the measured rate; at most this many events a second.
 PACE_DELIVERIES, PACE_EVENTS = 100_000, 1000
+# The target's own pace: its p99 is the latency at this load, not under the
+# doubled pace above, which a hub short of it would only queue up.
+TARGET_DELIVERIES = 50_000
 
 
 def pace(subscribers: int) -> float:
