@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,14 +30,29 @@ class SqliteStore(Store):
         path.touch(mode=0o600, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
+        for pragma in ("busy_timeout=5000", "synchronous=FULL", "foreign_keys=ON"):
             self._db.execute(f"PRAGMA {pragma}")
+        self._use_wal()
         if self._version() < VERSION:
             self._migrate()
         for suffix in ("-wal", "-shm"):
             sidecar = Path(f"{path}{suffix}")
             if sidecar.exists():
                 os.chmod(sidecar, 0o600)
+
+    def _use_wal(self) -> None:
+        """Write-ahead logging. Switching a file to it takes a lock SQLite may
+        refuse at once, busy timeout or not (seen under load, with processes
+        opening a new file together): try again for as long as that timeout."""
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
