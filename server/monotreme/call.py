@@ -97,8 +97,10 @@ class CallContext:
         most calls never meet."""
         if not self._request_id:
             given = self.given_id
-            usable = given and len(given) <= 128 and given.isascii() and given.isprintable()
-            self._request_id = given if usable and given else short_id()
+            if given and len(given) <= 128 and given.isascii() and given.isprintable():
+                self._request_id = given
+            else:
+                self._request_id = short_id()
         return self._request_id
 
 
