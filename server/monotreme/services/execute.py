@@ -27,9 +27,12 @@ def response(request: hub_pb2.ExecuteRequest, outcome: Outcome, origin: str) -> 
         target=request.origin,
         origin=origin,
         timestamp=time.time(),
-        response=hub_pb2.ActionResult(errors=outcome.errors),
     )
-    fill_value(message.response.output, outcome.output)
+    # Filled in place: a nested message given to the constructor is built, then copied (~3 µs).
+    result = message.response
+    if outcome.errors:
+        result.errors.extend(outcome.errors)
+    fill_value(result.output, outcome.output)
     return message
 
 
