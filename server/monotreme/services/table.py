@@ -113,13 +113,13 @@ class MethodTable:
         context.rpc, context.user, context.outcome = method.descriptor.name, "", ""
         return context, metrics.rpc_stats(method.descriptor.name, context.door)
 
-    async def authorize(self, method: Method, call: Call) -> Call:
-        """The call with its principal; raises Unauthenticated unless the method is public."""
+    async def _authorize(self, method: Method, call: Call, context: CallContext) -> Call:
+        """The call with its principal (named in the log context `_observe`
+        gave); raises Unauthenticated unless the method is public."""
         if method.public:
             return call
         principal = await self._authenticate(call)
-        if (context := current_call.get()) is not None:
-            context.user = principal.username
+        context.user = principal.username
         return call.authenticated(principal)
 
     async def run(self, method: Method, call: Call, work: Callable[[Call], Awaitable[T]]) -> T:
@@ -128,7 +128,7 @@ class MethodTable:
         context, stats = self._observe(method, call)
         started = time.perf_counter()
         try:
-            answer = await work(await self.authorize(method, call))
+            answer = await work(await self._authorize(method, call, context))
         except BaseException as e:
             context.outcome = outcome_of(e)
             raise
@@ -153,7 +153,7 @@ class MethodTable:
         """Runs a server-streaming RPC; raises `ServiceError` for a refused call."""
         context, stats = self._observe(method, call)
         try:
-            call = await self.authorize(method, call)
+            call = await self._authorize(method, call, context)
             assert method.implementation is not None
             stats.streams += 1
             try:
