@@ -65,7 +65,9 @@ def from_value(value: struct_pb2.Value) -> Any:
 
 
 def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return {key: from_value(item) for key, item in struct.fields.items()}
+    # By key: the map's items() is collections.abc's generator, ~1 µs a Struct more.
+    fields = struct.fields
+    return {key: from_value(fields[key]) for key in fields}
 
 
 def from_list(values: struct_pb2.ListValue) -> list[Any]:
