@@ -210,6 +210,22 @@ async def test_publishing_while_redis_is_down_is_unavailable(own_redis: RedisSer
     assert published.args["args"]["n"] == 1
 
 
+async def test_a_broadcast_sent_while_redis_is_down_arrives_once_it_is_back(
+    own_redis: RedisServer,
+) -> None:
+    sender, receiver = bus(own_redis.url), bus(own_redis.url)
+    heard: list[str] = []
+    receiver.on_broadcast("revoked", heard.append)
+    async with started(sender, receiver):
+        own_redis.stop()
+        sender.broadcast("revoked", "token:7")  # a revocation must reach every process
+        await eventually(lambda: not sender.available)
+        own_redis.start()
+        await eventually(lambda: heard == ["token:7"], within=15)
+        sender.broadcast("revoked", "jwt:abc")
+        await eventually(lambda: heard == ["token:7", "jwt:abc"])
+
+
 # Processes: `monotreme serve --bus redis://...`
 
 

@@ -162,12 +162,15 @@ class RedisBus(EventBus):
             f"the event bus is unavailable: Redis at {self._where}: {error}", reason="BUS_UNAVAILABLE"
         )
 
-    async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
-        """Runs `step` until the bus stops, backing off while Redis is down."""
+    async def _retrying(self, step: Callable[[], Awaitable[None]], *, once: bool = False) -> None:
+        """Runs `step` until the bus stops (with `once`: until it succeeds),
+        backing off while Redis is down."""
         delay = 0.0
         while not self._stopping:
             try:
                 await step()
+                if once:
+                    return
                 delay = 0.0
             except RedisError as e:
                 self._down(e)
@@ -342,17 +345,7 @@ class RedisBus(EventBus):
             await self._redis.xadd(self._control, fields, maxlen=_CONTROL_LEN, approximate=True)  # type: ignore[arg-type]
 
         # Retried until Redis takes it: a revocation must reach every process.
-        async def until_sent() -> None:
-            delay = 0.1
-            while not self._stopping:
-                try:
-                    return await send()
-                except RedisError as e:
-                    self._down(e)
-                    await asyncio.sleep(delay)
-                    delay = min(_MAX_BACKOFF, delay * 2)
-
-        self._spawn(until_sent())
+        self._spawn(self._retrying(send, once=True))
 
     def on_broadcast(self, topic: str, handler: Callable[[str], None]) -> None:
         self._handlers[topic] = handler
