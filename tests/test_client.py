@@ -33,6 +33,7 @@ from monotreme_client import (
 from monotreme_client.events import CUSTOM_EVENT
 
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, Credentials, SpawnedServer, register_admin
+from tests.test_operations import delta, scrape
 
 CONFIG = """
 procedure.at_home(who):
@@ -44,6 +45,11 @@ procedure.at_home(who):
 procedure.broken:
   - action: nothing.here
 """
+
+
+# Apis stream with StreamEvents (max_delay_ms unset), or with StreamEventBatches.
+RPCS = ("StreamEvents", "StreamEventBatches")
+STREAMS = pytest.mark.parametrize("max_delay_ms", [None, 20], ids=RPCS)
 
 
 def client(server: Server | SpawnedServer, token: str | None, **options: Any) -> ManagerApi:
@@ -166,6 +172,46 @@ async def test_typed_filters_and_failing_handlers_do_not_stop_the_stream(hub: Ma
     assert [e async for e in api] == []  # drained, and closed: the iteration ends
 
 
+@STREAMS
+async def test_every_event_arrives_once_in_order_with_either_stream(
+    hub_server: Server, owner: Credentials, max_delay_ms: int | None
+) -> None:
+    count = 100
+    handled: list[Event] = []
+    async with client(hub_server, owner.token, app_id="kitchen", max_delay_ms=max_delay_ms) as hub:
+        _, before = await scrape(hub_server.http_url, owner.token)
+        api = hub.get_api_app("kitchen").on("tick", handled.append)
+        await api.subscribed()
+        _, during = await scrape(hub_server.http_url, owner.token)
+        # Published back to back, so that batches fill with several events.
+        published = [(await hub.publish(CUSTOM_EVENT, subtype="tick", args=n)).id for n in range(count)]
+        received = api.__aiter__()
+        iterated = [await asyncio.wait_for(anext(received), 10) for _ in range(count)]
+    opened = {rpc: delta(before, during, "monotreme_streams_open", rpc=rpc, door="grpc") for rpc in RPCS}
+    assert opened == {"StreamEvents": max_delay_ms is None, "StreamEventBatches": max_delay_ms is not None}
+    for events in (iterated, handled):
+        assert [(e.id, e.data, e.missed) for e in events] == [(id, n, 0) for n, id in enumerate(published)]
+
+
+@pytest.mark.parametrize("max_delay_ms", [5000, -1])
+async def test_a_max_delay_ms_the_hub_refuses_ends_each_api_with_its_reason(
+    hub_server: Server, owner: Credentials, max_delay_ms: int
+) -> None:
+    async with client(hub_server, owner.token, max_delay_ms=max_delay_ms) as hub:
+        api = hub.get_api("*")
+        with pytest.raises(InvalidArgument) as refused:
+            await api.subscribed()
+        with pytest.raises(InvalidArgument):
+            async for _ in api:
+                pass
+    # -1 goes as a uint32's 4294967295, which the hub refuses the same way.
+    assert (refused.value.reason, refused.value.message) == (
+        "INVALID_ARGUMENT",
+        "max_delay_ms: at most 1000 (0 to send at once)",
+    )
+    assert api.reconnects == 0 and not api.is_subscribed
+
+
 async def test_rest_calls_under_api(hub: ManagerApi, owner: Credentials) -> None:
     me = await hub.get("/v1/me")
     assert me["user"]["username"] == ADMIN_USER
@@ -263,15 +309,16 @@ async def test_before_the_first_user(make_server: Callable[..., Awaitable[Server
     assert grpc_door.value.reason == http_door.value.reason == "REGISTRATION_REQUIRED"
 
 
+@STREAMS
 @pytest.mark.parametrize("how", ["restart", "kill -9"])
 async def test_streams_resume_after_the_server_comes_back(
-    tmp_path: Path, spawn_server: Callable[..., Awaitable[SpawnedServer]], how: str
+    tmp_path: Path, spawn_server: Callable[..., Awaitable[SpawnedServer]], how: str, max_delay_ms: int | None
 ) -> None:
     first = await spawn_server(tmp_path / "data")
     async with grpc.aio.insecure_channel(first.grpc_target) as channel:
         owner = await register_admin(channel)
     ports = ("--grpc-port", str(first.ports["gRPC"]), "--http-port", str(first.ports["HTTP"]))
-    async with client(first, owner.token, app_id="kitchen") as hub:
+    async with client(first, owner.token, app_id="kitchen", max_delay_ms=max_delay_ms) as hub:
         api = hub.get_api_app("kitchen")
         received = api.__aiter__()
         await api.subscribed()

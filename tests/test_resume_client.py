@@ -11,6 +11,7 @@ from monotreme.server import Server
 from monotreme_client import ManagerApi
 
 from tests.conftest import Credentials
+from tests.test_client import STREAMS
 
 
 class Proxy:
@@ -70,11 +71,17 @@ async def proxy(server: Server) -> AsyncIterator[Proxy]:
     await relay.close()
 
 
+@STREAMS
 async def test_a_dropped_connection_loses_nothing_and_repeats_nothing(
-    server: Server, proxy: Proxy, admin: Credentials
+    server: Server, proxy: Proxy, admin: Credentials, max_delay_ms: int | None
 ) -> None:
     async with (
-        ManagerApi(server.http_url, token=admin.token, grpc_target=f"127.0.0.1:{proxy.port}") as listener,
+        ManagerApi(
+            server.http_url,
+            token=admin.token,
+            grpc_target=f"127.0.0.1:{proxy.port}",
+            max_delay_ms=max_delay_ms,
+        ) as listener,
         ManagerApi(
             server.http_url, token=admin.token, grpc_target=server.grpc_target, app_id="phone"
         ) as phone,
@@ -100,9 +107,17 @@ async def test_a_dropped_connection_loses_nothing_and_repeats_nothing(
     assert api.reconnects >= 1
 
 
-async def test_an_api_resumes_with_its_own_filters(server: Server, proxy: Proxy, admin: Credentials) -> None:
+@STREAMS
+async def test_an_api_resumes_with_its_own_filters(
+    server: Server, proxy: Proxy, admin: Credentials, max_delay_ms: int | None
+) -> None:
     async with (
-        ManagerApi(server.http_url, token=admin.token, grpc_target=f"127.0.0.1:{proxy.port}") as listener,
+        ManagerApi(
+            server.http_url,
+            token=admin.token,
+            grpc_target=f"127.0.0.1:{proxy.port}",
+            max_delay_ms=max_delay_ms,
+        ) as listener,
         ManagerApi(
             server.http_url, token=admin.token, grpc_target=server.grpc_target, app_id="phone"
         ) as phone,

@@ -1,6 +1,8 @@
 """`Api`: the realtime events of one source, kept flowing across reconnects.
 
-An Api holds one StreamEvents call. When the connection drops or the server
+An Api holds one StreamEvents call, or, when its ManagerApi sets
+`max_delay_ms`, one StreamEventBatches call, whose events it hands on one by
+one as if they had come alone. When the connection drops or the server
 restarts, it subscribes again after a backoff (0.1 s doubling to 5 s, with
 jitter), resuming after the last event it received: the events published
 while it was away come first, in order, with no duplicate; those the hub's
@@ -18,13 +20,18 @@ import inspect
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
 from monotreme_client.errors import MonotremeError, from_rpc_error
 from monotreme_client.events import Event
-from monotreme_client.proto.monotreme.v1 import StreamEventsRequest, StreamEventsResponse
+from monotreme_client.proto.monotreme.v1 import (
+    StreamEventBatchesRequest,
+    StreamEventBatchesResponse,
+    StreamEventsRequest,
+    StreamEventsResponse,
+)
 from monotreme_client.transport import Transport, method
 from monotreme_client.values import to_struct
 
@@ -43,6 +50,11 @@ _FATAL = {
     grpc.StatusCode.UNIMPLEMENTED,
 }
 _STREAM_EVENTS = method("HubService", "StreamEvents")
+_STREAM_EVENT_BATCHES = method("HubService", "StreamEventBatches")
+_Call: TypeAlias = (
+    grpc.aio.UnaryStreamCall[Any, StreamEventsResponse]
+    | grpc.aio.UnaryStreamCall[Any, StreamEventBatchesResponse]
+)
 
 
 class Api:
@@ -52,7 +64,14 @@ class Api:
     matching event; `async for event in api` receives every event since the Api was made
     (one iterator at a time; up to 1,000 wait for it, then the oldest go)."""
 
-    def __init__(self, transport: Transport, uri: str, types: list[str], args: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        uri: str,
+        types: list[str],
+        args: dict[str, Any],
+        max_delay_ms: int | None = None,
+    ) -> None:
         self.uri = uri
         self.error: MonotremeError | None = None
         self.reconnects = 0
@@ -60,6 +79,7 @@ class Api:
         self._request = StreamEventsRequest(
             types=types, origins=[] if uri == ANY_SOURCE else [uri], args=to_struct(args) if args else None
         )
+        self._max_delay_ms = max_delay_ms
         self._handlers: dict[str, list[Handler]] = {}
         self._buffer: asyncio.Queue[Event | None] = asyncio.Queue(ITERATOR_BUFFER)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -117,7 +137,7 @@ class Api:
     async def _run(self) -> None:
         backoff = FIRST_BACKOFF
         while True:
-            call = self._transport.stream(_STREAM_EVENTS, self._request, StreamEventsResponse)
+            call = self._open()
             try:
                 # The server sends initial metadata once subscribed; a refusal
                 # comes with it in one trailers-only answer.
@@ -126,9 +146,15 @@ class Api:
                     self._subscribed.set()
                 backoff = FIRST_BACKOFF
                 async for response in call:
-                    event = Event.from_response(response)
-                    self._request.after = event.id  # where the next subscription resumes
-                    self._deliver(event)
+                    batch = (
+                        response.events if isinstance(response, StreamEventBatchesResponse) else (response,)
+                    )
+                    for item in batch:
+                        if self._closed:  # a handler closed it: nothing more, as between messages
+                            break
+                        event = Event.from_response(item)
+                        self._request.after = event.id  # where the next subscription resumes
+                        self._deliver(event)
             except grpc.aio.AioRpcError as e:
                 if e.code() in _FATAL:
                     self.error = from_rpc_error(e)
@@ -144,6 +170,13 @@ class Api:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, MAX_BACKOFF)
             self.reconnects += 1
+
+    def _open(self) -> _Call:
+        """A subscription resuming after the last event delivered."""
+        if self._max_delay_ms is None:
+            return self._transport.stream(_STREAM_EVENTS, self._request, StreamEventsResponse)
+        request = StreamEventBatchesRequest(request=self._request, max_delay_ms=self._max_delay_ms)
+        return self._transport.stream(_STREAM_EVENT_BATCHES, request, StreamEventBatchesResponse)
 
     def _deliver(self, event: Event) -> None:
         self._buffered(event)

@@ -60,7 +60,14 @@ class ManagerApi:
     `url` is its HTTP door; `grpc_target` (`host:port`) its gRPC door, by
     default the same host on port 50051. `app_id` is the origin of the
     events this client publishes (by default `<hostname>-client`).
-    `timeout` bounds each call, in seconds."""
+    `timeout` bounds each call, in seconds.
+
+    `max_delay_ms` (0 to 1000) makes its Apis stream with StreamEventBatches:
+    once an event is queued for one, the hub waits up to that long for more
+    to send in the same message, fewer writes for a busy hub with many
+    subscribers at the cost of events that much later. Handlers and iterators
+    get the same events either way. None (the default) streams with
+    StreamEvents; a value the hub refuses ends each Api with InvalidArgument."""
 
     def __init__(
         self,
@@ -70,12 +77,14 @@ class ManagerApi:
         grpc_target: str | None = None,
         app_id: str | None = None,
         timeout: float = 60.0,
+        max_delay_ms: int | None = None,
     ) -> None:
         parts = urlsplit(url)
         self.url = url.rstrip("/")
         self.app_id = app_id or f"{socket.gethostname()}-client"
         self._token = token
         self._timeout = timeout
+        self._max_delay_ms = max_delay_ms
         self._transport = Transport(
             grpc_target or f"{parts.hostname or '127.0.0.1'}:{DEFAULT_GRPC_PORT}",
             token,
@@ -157,11 +166,11 @@ class ManagerApi:
         """The realtime events from `uri`: an event's origin (the hub's device
         id for its own events, an app id for an app's), or `"*"` for all;
         optionally only of some `types` and with some `args`."""
-        return self._register(Api(self._transport, uri, types or [], args or {}))
+        return self._register(Api(self._transport, uri, types or [], args or {}, self._max_delay_ms))
 
     def get_api_app(self, app_id: str) -> ApiApp:
         """The realtime events the app `app_id` publishes."""
-        return self._register(ApiApp(self._transport, app_id, [], {}))
+        return self._register(ApiApp(self._transport, app_id, [], {}, self._max_delay_ms))
 
     def unregister_api(self, api: Api) -> None:
         """Ends the Api's stream."""
