@@ -51,4 +51,4 @@ async def test_the_typescript_client(
     code, out = await npm("test", env=env)
     assert code == 0, out
     # node --test's summary: every test ran and passed.
-    assert "# tests 7" in out and "# pass 7" in out and "# fail 0" in out, out
+    assert "# tests 14" in out and "# pass 14" in out and "# fail 0" in out, out

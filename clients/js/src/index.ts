@@ -1,5 +1,6 @@
-// A typed client for the Monotreme hub over gRPC: Execute, StreamEvents and
-// PublishEvent, with the message types generated from proto/monotreme/v1.
+// A typed client for the Monotreme hub over gRPC: Execute, StreamEvents (or
+// StreamEventBatches) and PublishEvent, with the message types generated from
+// proto/monotreme/v1.
 //
 //   const hub = new MonotremeHub({ target: "http://hub.local:50051", token });
 //   for await (const event of hub.streamEvents({ types: ["CustomEvent"] })) ...
@@ -11,7 +12,11 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
-import { HubService } from "./gen/monotreme/v1/hub_pb.js";
+import {
+  HubService,
+  type StreamEventBatchesResponse,
+  type StreamEventsResponse,
+} from "./gen/monotreme/v1/hub_pb.js";
 
 export { Code } from "@connectrpc/connect";
 
@@ -61,6 +66,13 @@ export interface StreamOptions {
    * received: nothing repeated, and what the hub's history no longer holds
    * counted in the next event's `missed`. A refusal still throws. */
   resume?: boolean;
+  /** Receive the events in batches (StreamEventBatches): the hub waits up
+   * to this many milliseconds (0 to 1000; 0 sends what has queued at once)
+   * for more events to fill a message. Under load, fuller messages cost the
+   * hub fewer writes per event; each event may arrive up to this much later.
+   * The events, their order and `missed` are the same; unset, one message
+   * per event (StreamEvents). The hub refuses more than 1000 (INVALID_ARGUMENT). */
+  maxDelayMs?: number;
 }
 
 // Refusals that retrying cannot fix: a resumed stream throws them at once.
@@ -145,19 +157,31 @@ export class MonotremeHub {
   /**
    * The events matching `filter`, as they are published, until the signal
    * aborts (the iteration then ends) or the server refuses (it throws);
-   * with `resume`, across dropped connections and server restarts too.
-   * `options` may be the AbortSignal alone.
+   * with `resume`, across dropped connections and server restarts too;
+   * with `maxDelayMs`, received in batches. `options` may be the AbortSignal alone.
    */
   async *streamEvents(
     filter: EventFilter = {},
     options: StreamOptions | AbortSignal = {},
   ): AsyncGenerator<HubEvent> {
-    const { signal, after = "", resume = false } = options instanceof AbortSignal ? { signal: options } : options;
+    const { signal, after = "", resume = false, maxDelayMs } =
+      options instanceof AbortSignal ? { signal: options } : options;
+    // What the wire (uint32) cannot carry never reaches the hub: refused here as it refuses > 1000.
+    if (maxDelayMs !== undefined && !(Number.isInteger(maxDelayMs) && maxDelayMs >= 0 && maxDelayMs <= 0xffff_ffff)) {
+      throw new HubError(Code.InvalidArgument, "INVALID_ARGUMENT", `maxDelayMs: whole milliseconds, not ${maxDelayMs}`);
+    }
     const request = { types: filter.types ?? [], origins: filter.origins ?? [], args: filter.args, after };
+    // One connection's events in order; each reads `request.after` when it opens.
+    const connect = (): AsyncIterable<StreamEventsResponse> =>
+      maxDelayMs === undefined
+        ? this.client.streamEvents(request, { signal })
+        : eventsOf(this.client.streamEventBatches({ request, maxDelayMs }, { signal }));
     let backoff = FIRST_BACKOFF_MS;
     for (;;) {
       try {
-        for await (const response of this.client.streamEvents(request, { signal })) {
+        for await (const response of connect()) {
+          // A batch's other events are here already: none after an abort.
+          if (signal?.aborted) return;
           const event = response.event;
           if (!event) continue;
           request.after = event.id; // where a reconnect resumes
@@ -182,6 +206,11 @@ export class MonotremeHub {
       throw HubError.from(error);
     }
   }
+}
+
+/** Each batch's events in turn. */
+async function* eventsOf(batches: AsyncIterable<StreamEventBatchesResponse>): AsyncGenerator<StreamEventsResponse> {
+  for await (const batch of batches) yield* batch.events;
 }
 
 /** Waits `ms`, or less if the signal aborts. */
