@@ -290,7 +290,8 @@ def write(r: dict[str, Any], path: Path, out: Path) -> None:
         "## Start-up and memory",
         "",
         f"Start-up to ready: {r['startup']['seconds']:.2f} s; resident memory idle: "
-        f"{r['startup']['idle_rss_mb']:.0f} MB (with subscribers: the fan-out table).",
+        f"{r['startup']['idle_rss_mb']:.0f} MB (medians of five starts after one not counted;"
+        " with subscribers: the fan-out table).",
         "",
         "## How costs grow",
         "",
