@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from monotreme.server import Server
@@ -71,10 +72,11 @@ async def proxy(server: Server) -> AsyncIterator[Proxy]:
     await relay.close()
 
 
-@STREAMS
-async def test_a_dropped_connection_loses_nothing_and_repeats_nothing(
+@asynccontextmanager
+async def _listener_and_phone(
     server: Server, proxy: Proxy, admin: Credentials, max_delay_ms: int | None
-) -> None:
+) -> AsyncIterator[tuple[ManagerApi, ManagerApi]]:
+    """A client streaming through the proxy (which can cut it off) and one publishing directly."""
     async with (
         ManagerApi(
             server.http_url,
@@ -86,6 +88,14 @@ async def test_a_dropped_connection_loses_nothing_and_repeats_nothing(
             server.http_url, token=admin.token, grpc_target=server.grpc_target, app_id="phone"
         ) as phone,
     ):
+        yield listener, phone
+
+
+@STREAMS
+async def test_a_dropped_connection_loses_nothing_and_repeats_nothing(
+    server: Server, proxy: Proxy, admin: Credentials, max_delay_ms: int | None
+) -> None:
+    async with _listener_and_phone(server, proxy, admin, max_delay_ms) as (listener, phone):
         api = listener.get_api_app("phone")
         received = api.__aiter__()
         await api.subscribed()
@@ -111,17 +121,7 @@ async def test_a_dropped_connection_loses_nothing_and_repeats_nothing(
 async def test_an_api_resumes_with_its_own_filters(
     server: Server, proxy: Proxy, admin: Credentials, max_delay_ms: int | None
 ) -> None:
-    async with (
-        ManagerApi(
-            server.http_url,
-            token=admin.token,
-            grpc_target=f"127.0.0.1:{proxy.port}",
-            max_delay_ms=max_delay_ms,
-        ) as listener,
-        ManagerApi(
-            server.http_url, token=admin.token, grpc_target=server.grpc_target, app_id="phone"
-        ) as phone,
-    ):
+    async with _listener_and_phone(server, proxy, admin, max_delay_ms) as (listener, phone):
         api = listener.get_api("phone", args={"subtype": "wanted"})
         received = api.__aiter__()
         await api.subscribed()
